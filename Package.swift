@@ -1,0 +1,27 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Bora",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Bora", targets: ["Bora"]),
+        .executable(name: "bora", targets: ["bora"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // The innermost SIMD loops only (block dot products over rows). Each AVX2 function carries
+        // its own `target` attribute and is chosen at run time, so no unsafe build flags are needed
+        // and Bora stays usable as a package dependency.
+        .target(name: "CBoraKernels"),
+        .target(name: "Bora", dependencies: ["CBoraKernels"]),
+        .executableTarget(
+            name: "bora",
+            dependencies: ["Bora", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "BoraTests", dependencies: ["Bora"], exclude: ["Fixtures"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

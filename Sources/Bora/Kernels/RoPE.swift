@@ -1,0 +1,54 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Rotary position embedding, applied in place to every head of a row.
+public struct RoPE: Sendable {
+    public let headDim: Int
+    public let style: ModelConfig.RopeStyle
+    /// Inverse frequencies θ^(-2i/d), computed in F32 as transformers does, so angles match it bit for bit.
+    private let inverseFrequencies: [Float]
+
+    public init(headDim: Int, theta: Float, style: ModelConfig.RopeStyle) {
+        self.headDim = headDim
+        self.style = style
+        inverseFrequencies = (0..<headDim / 2).map { i in
+            1 / powf(theta, Float(2 * i) / Float(headDim))
+        }
+    }
+
+    /// Rotates `heads` heads of `headDim` values at `x` for absolute position `position`.
+    /// `angles` must hold `headDim` floats (cos then sin of each frequency), reused across calls.
+    public func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, position: Int, angles: UnsafeMutablePointer<Float>) {
+        let half = headDim / 2
+        let p = Float(position)
+        for i in 0..<half {
+            // The angle is rounded to F32 first (as torch multiplies in F32); cos/sin are then
+            // evaluated in double and rounded, within an ulp of torch's F32 results.
+            let angle = Double(inverseFrequencies[i] * p)
+            angles[i] = Float(cos(angle))
+            angles[half + i] = Float(sin(angle))
+        }
+        for h in 0..<heads {
+            let v = x + h * headDim
+            switch style {
+            case .interleaved:
+                for i in 0..<half {
+                    let a = v[2 * i], b = v[2 * i + 1]
+                    let c = angles[i], s = angles[half + i]
+                    v[2 * i] = a * c - b * s
+                    v[2 * i + 1] = a * s + b * c
+                }
+            case .halfSplit:
+                for i in 0..<half {
+                    let a = v[i], b = v[i + half]
+                    let c = angles[i], s = angles[half + i]
+                    v[i] = a * c - b * s
+                    v[i + half] = a * s + b * c
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,170 @@
+import CBoraKernels
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A persistent pool of worker threads for data-parallel kernels.
+///
+/// Decode issues a few hundred small matrix products per token, so dispatch must cost about a
+/// microsecond: workers spin on an epoch counter for a while after each job (cheap wake-up), then
+/// sleep on a condition variable so an idle pool does not burn CPU. The calling thread takes part
+/// as worker 0.
+public final class ThreadPool: @unchecked Sendable {
+    public let threadCount: Int
+
+    private let epoch = Atomic<Int>(0)
+    private let pending = Atomic<Int>(0)
+    private let sleepers = Atomic<Int>(0)
+    private let stopping = Atomic<Bool>(false)
+    private var mutex = pthread_mutex_t()
+    private var condition = pthread_cond_t()
+    private var threads: [pthread_t] = []
+    /// The job of the current epoch; only touched by the caller between `epoch` bumps.
+    private var job: ((Int) -> Void)?
+    /// Spin iterations before a worker sleeps (roughly 50–200 µs).
+    private let spinLimit = 20_000
+
+    /// `threads` includes the calling thread; nil means the number of physical cores.
+    public init(threads: Int? = nil) {
+        threadCount = max(1, threads ?? ThreadPool.physicalCoreCount)
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&condition, nil)
+        for index in 1..<threadCount {
+            let box = Unmanaged.passRetained(WorkerStart(pool: self, index: index))
+            var thread = pthread_t()
+            #if canImport(Glibc)
+            let status = pthread_create(&thread, nil, { raw in
+                let start = Unmanaged<WorkerStart>.fromOpaque(raw!).takeRetainedValue()
+                start.pool.workerLoop(index: start.index)
+                return nil
+            }, box.toOpaque())
+            #else
+            let status = pthread_create(&thread, nil, { raw in
+                let start = Unmanaged<WorkerStart>.fromOpaque(raw).takeRetainedValue()
+                start.pool.workerLoop(index: start.index)
+                return nil
+            }, box.toOpaque())
+            #endif
+            precondition(status == 0, "could not start a worker thread")
+            self.threads.append(thread)
+        }
+    }
+
+    deinit {
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        pthread_mutex_lock(&mutex)
+        pthread_cond_broadcast(&condition)
+        pthread_mutex_unlock(&mutex)
+        for thread in threads { pthread_join(thread, nil) }
+        pthread_cond_destroy(&condition)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    private final class WorkerStart {
+        unowned let pool: ThreadPool
+        let index: Int
+        init(pool: ThreadPool, index: Int) { self.pool = pool; self.index = index }
+    }
+
+    /// Runs `body(thread)` once on every thread of the pool (0..<threadCount) and returns when all are done.
+    /// Not reentrant: `body` must not call `run` again.
+    public func run(_ body: (Int) -> Void) {
+        if threadCount == 1 { body(0); return }
+        withoutActuallyEscaping(body) { escapable in
+            job = escapable
+            pending.store(threadCount - 1, ordering: .sequentiallyConsistent)
+            epoch.add(1, ordering: .sequentiallyConsistent)
+            if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+                pthread_mutex_lock(&mutex)
+                pthread_cond_broadcast(&condition)
+                pthread_mutex_unlock(&mutex)
+            }
+            escapable(0)
+            while pending.load(ordering: .acquiring) > 0 { bora_cpu_relax() }
+            job = nil
+        }
+    }
+
+    /// Splits `0..<count` into one contiguous range per thread (rounded to multiples of `granularity`)
+    /// and runs `body(range, thread)` on each non-empty range in parallel.
+    public func parallelFor(_ count: Int, granularity: Int = 1, _ body: (Range<Int>, Int) -> Void) {
+        guard count > 0 else { return }
+        let units = (count + granularity - 1) / granularity
+        let workers = min(threadCount, units)
+        if workers <= 1 { body(0..<count, 0); return }
+        run { thread in
+            guard thread < workers else { return }
+            let start = units * thread / workers * granularity
+            let end = min(count, units * (thread + 1) / workers * granularity)
+            if start < end { body(start..<end, thread) }
+        }
+    }
+
+    private func workerLoop(index: Int) {
+        var seen = 0
+        while true {
+            var spins = 0
+            while epoch.load(ordering: .acquiring) == seen {
+                if stopping.load(ordering: .relaxed) { return }
+                spins += 1
+                if spins < spinLimit {
+                    bora_cpu_relax()
+                    continue
+                }
+                pthread_mutex_lock(&mutex)
+                sleepers.add(1, ordering: .sequentiallyConsistent)
+                while epoch.load(ordering: .sequentiallyConsistent) == seen && !stopping.load(ordering: .sequentiallyConsistent) {
+                    pthread_cond_wait(&condition, &mutex)
+                }
+                sleepers.subtract(1, ordering: .sequentiallyConsistent)
+                pthread_mutex_unlock(&mutex)
+                spins = 0
+            }
+            if stopping.load(ordering: .relaxed) { return }
+            seen = epoch.load(ordering: .acquiring)
+            job?(index)
+            pending.subtract(1, ordering: .releasing)
+        }
+    }
+
+    /// Physical cores (hyper-threads share a core's execution units, so matmuls gain nothing from them).
+    public static var physicalCoreCount: Int {
+        #if os(Linux)
+        if let count = linuxPhysicalCores() { return count }
+        #endif
+        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }
+
+    #if os(Linux)
+    private static func linuxPhysicalCores() -> Int? {
+        guard let file = fopen("/proc/cpuinfo", "r") else { return nil }
+        defer { fclose(file) }
+        var cores = Set<String>()
+        var physical = "0"
+        var line: UnsafeMutablePointer<CChar>? = nil
+        var capacity = 0
+        defer { free(line) }
+        while getline(&line, &capacity, file) > 0 {
+            let text = String(cString: line!)
+            let parts = text.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: " \t\n") }
+            guard parts.count == 2 else { continue }
+            if parts[0] == "physical id" { physical = parts[1] }
+            if parts[0] == "core id" { cores.insert(physical + "/" + parts[1]) }
+        }
+        let online = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        return cores.isEmpty ? nil : min(cores.count, online)
+    }
+    #endif
+}
+
+private extension StringProtocol {
+    func trimmingCharacters(in set: String) -> String {
+        var s = Substring(self)
+        while let f = s.first, set.contains(f) { s = s.dropFirst() }
+        while let l = s.last, set.contains(l) { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,163 @@
+/// Options of an inference context.
+public struct ContextOptions: Sendable {
+    /// Positions a full (non-rolling) cache can hold; defaults to the model's context length.
+    public var maxContext: Int?
+    /// Tokens per prefill chunk; defaults to W for sliding-window models, 512 otherwise.
+    public var chunkSize: Int?
+    /// Worker threads, the caller included; defaults to the number of physical cores.
+    public var threads: Int?
+    public var kvCacheType: KVCacheType
+
+    public init(maxContext: Int? = nil, chunkSize: Int? = nil, threads: Int? = nil, kvCacheType: KVCacheType = .f32) {
+        self.maxContext = maxContext
+        self.chunkSize = chunkSize
+        self.threads = threads
+        self.kvCacheType = kvCacheType
+    }
+}
+
+/// The mutable state of one sequence: its KV cache, scratch buffers and thread pool.
+///
+/// Tokens are fed with `evaluate`; each call continues the sequence where the last one stopped.
+/// Not thread-safe: use one context from one task at a time.
+public final class InferenceContext {
+    public let model: LanguageModel
+    public let cache: any KVCache
+    public let window: AttentionWindow
+    public let chunkSize: Int
+    public let pool: ThreadPool
+    /// Positions evaluated so far.
+    public private(set) var length = 0
+
+    private let buffers: ForwardBuffers
+    private let workspace: Workspace
+    private let rope: RoPE
+    private let attention: Attention
+
+    public init(model: LanguageModel, options: ContextOptions = .init()) throws(BoraError) {
+        let c = model.config
+        self.model = model
+        let maxContext = options.maxContext ?? c.contextLength
+        guard maxContext >= 1 else { throw .invalidArgument("the context must hold at least one position, got \(maxContext)") }
+        // A window at least as long as the context never hides a key: plain causal attention then.
+        if let w = c.slidingWindow, w < maxContext {
+            window = AttentionWindow(size: w)
+            cache = RollingKVCache(layers: c.layerCount, kvHeads: c.kvHeadCount, headDim: c.headDim, window: w, type: options.kvCacheType)
+        } else {
+            window = AttentionWindow(size: nil)
+            cache = FullKVCache(layers: c.layerCount, kvHeads: c.kvHeadCount, headDim: c.headDim, capacity: maxContext, type: options.kvCacheType)
+        }
+        let chunk = options.chunkSize ?? window.size ?? 512
+        guard chunk >= 1 else { throw .invalidArgument("the chunk size must be at least 1, got \(chunk)") }
+        chunkSize = min(chunk, cache.maximumLength ?? chunk)
+        pool = ThreadPool(threads: options.threads)
+        buffers = ForwardBuffers(config: c, chunk: chunkSize)
+        let widest = max(c.embeddingDim, c.feedForwardDim, c.queryDim)
+        let attentionFloats = Attention.workspaceFloats(heldKeys: cache.slotCount, chunk: chunkSize, headDim: c.headDim)
+        workspace = Workspace(threadCount: pool.threadCount, floatsPerThread: max(widest, attentionFloats))
+        rope = RoPE(headDim: c.headDim, theta: c.ropeTheta, style: c.ropeStyle)
+        attention = Attention(headCount: c.headCount, kvHeadCount: c.kvHeadCount, headDim: c.headDim, window: window)
+    }
+
+    /// Forgets the sequence.
+    public func reset() { length = 0 }
+
+    /// Feeds `tokens` and returns the logits after the last one (valid until the next call).
+    @discardableResult
+    public func evaluate(_ tokens: [Int]) throws(BoraError) -> UnsafeBufferPointer<Float> {
+        try run(tokens) { _, _ in }
+        return UnsafeBufferPointer(start: buffers.logits, count: model.config.vocabularySize)
+    }
+
+    /// Feeds `tokens` and returns the logits after every one of them.
+    public func evaluateAll(_ tokens: [Int]) throws(BoraError) -> [[Float]] {
+        var rows: [[Float]] = []
+        rows.reserveCapacity(tokens.count)
+        try run(tokens, allLogits: true) { logits, _ in rows.append(Array(logits)) }
+        return rows
+    }
+
+    /// Runs the tokens chunk by chunk; `receive` gets logits rows (all rows, or only the last).
+    private func run(_ tokens: [Int], allLogits: Bool = false, receive: (UnsafeBufferPointer<Float>, Int) -> Void) throws(BoraError) {
+        let c = model.config
+        guard !tokens.isEmpty else { throw .invalidArgument("no tokens to evaluate") }
+        for t in tokens where t < 0 || t >= c.vocabularySize { throw .invalidTokenID(t, vocabularySize: c.vocabularySize) }
+        if let limit = cache.maximumLength, length + tokens.count > limit {
+            throw .contextOverflow(needed: length + tokens.count, capacity: limit)
+        }
+        var offset = 0
+        while offset < tokens.count {
+            let count = min(chunkSize, tokens.count - offset)
+            let isLast = offset + count == tokens.count
+            let rows: Range<Int> = allLogits ? 0..<count : (isLast ? (count - 1)..<count : count..<count)
+            forward(tokens[offset..<(offset + count)], logitRows: rows) { logits, row in
+                receive(logits, offset + row)
+            }
+            offset += count
+        }
+    }
+
+    /// One chunk through every layer; the chunk attends over the cache plus itself, then is stored.
+    private func forward(_ tokens: ArraySlice<Int>, logitRows: Range<Int>, receive: (UnsafeBufferPointer<Float>, Int) -> Void) {
+        let c = model.config
+        let w = model.weights
+        let b = buffers
+        let n = tokens.count
+        let start = length
+        let dim = c.embeddingDim
+
+        for (t, token) in tokens.enumerated() {
+            w.tokenEmbedding.dequantizeRow(token, into: b.hidden + t * dim)
+        }
+        for (l, layer) in w.layers.enumerated() {
+            RMSNorm.apply(b.hidden, gain: layer.attentionNorm, epsilon: c.rmsNormEpsilon, rows: n, output: b.normed)
+            multiply(layer.query, b.normed, n, b.queries)
+            multiply(layer.key, b.normed, n, b.keys)
+            multiply(layer.value, b.normed, n, b.values)
+            for t in 0..<n {
+                rope.apply(b.queries + t * c.queryDim, heads: c.headCount, position: start + t, angles: b.ropeAngles)
+                rope.apply(b.keys + t * c.kvDim, heads: c.kvHeadCount, position: start + t, angles: b.ropeAngles)
+            }
+            attention(queries: b.queries, keys: b.keys, values: b.values, count: n, start: start,
+                      cache: cache, layer: l, output: b.attention, pool: pool, workspace: workspace)
+            cache.store(layer: l, keys: b.keys, values: b.values, positions: start..<(start + n))
+            multiply(layer.attentionOutput, b.attention, n, b.normed)
+            add(b.normed, into: b.hidden, count: n * dim)
+
+            RMSNorm.apply(b.hidden, gain: layer.feedForwardNorm, epsilon: c.rmsNormEpsilon, rows: n, output: b.normed)
+            var row = 0
+            while row < n {
+                let rows = min(b.feedForwardRows, n - row)
+                let input = b.normed + row * dim
+                multiply(layer.feedForwardGate, input, rows, b.gate)
+                multiply(layer.feedForwardUp, input, rows, b.up)
+                Activations.siluMultiply(b.gate, b.up, count: rows * c.feedForwardDim)
+                multiply(layer.feedForwardDown, b.gate, rows, b.down)
+                add(b.down, into: b.hidden + row * dim, count: rows * dim)
+                row += rows
+            }
+        }
+        length = start + n
+
+        var row = logitRows.lowerBound
+        while row < logitRows.upperBound {
+            let rows = min(b.logitRows, logitRows.upperBound - row)
+            RMSNorm.apply(b.hidden + row * dim, gain: w.outputNorm, epsilon: c.rmsNormEpsilon, rows: rows, output: b.normed)
+            multiply(w.output, b.normed, rows, b.logits)
+            for r in 0..<rows {
+                receive(UnsafeBufferPointer(start: b.logits + r * c.vocabularySize, count: c.vocabularySize), row + r)
+            }
+            row += rows
+        }
+    }
+
+    @inline(__always)
+    private func multiply(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ rows: Int, _ out: UnsafeMutablePointer<Float>) {
+        MatMul.reference(w, input: x, batch: rows, output: out, pool: pool, workspace: workspace)
+    }
+
+    @inline(__always)
+    private func add(_ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { target[i] += source[i] }
+    }
+}

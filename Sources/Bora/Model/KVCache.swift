@@ -1,0 +1,120 @@
+/// How cached keys and values are stored.
+public enum KVCacheType: String, Sendable, CaseIterable {
+    case f32, f16
+
+    var bytesPerElement: Int { self == .f32 ? 4 : 2 }
+}
+
+/// Keys and values of past positions, per layer and KV head.
+///
+/// Storage is `[layer][kvHead][slot][headDim]`, so the keys one head attends over are contiguous.
+/// Implementations decide which slot a position lives in and which positions they still hold.
+public protocol KVCache: AnyObject {
+    var layerCount: Int { get }
+    var kvHeadCount: Int { get }
+    var headDim: Int { get }
+    var elementType: KVCacheType { get }
+    /// Number of slots per layer and head.
+    var slotCount: Int { get }
+    /// Positions the cache holds once positions `0..<length` have been stored, oldest first.
+    func heldPositions(length: Int) -> Range<Int>
+    /// The slot of a held position.
+    func slot(of position: Int) -> Int
+    /// The largest sequence length this cache can serve; nil when unbounded (rolling buffer).
+    var maximumLength: Int? { get }
+    /// Base of the keys (or values) of one layer and KV head: `slotCount × headDim` elements.
+    func keys(layer: Int, head: Int) -> UnsafeMutableRawPointer
+    func values(layer: Int, head: Int) -> UnsafeMutableRawPointer
+}
+
+extension KVCache {
+    /// Bytes the cache occupies.
+    public var byteCount: Int { 2 * layerCount * kvHeadCount * slotCount * headDim * elementType.bytesPerElement }
+
+    /// Stores the keys and values of positions `positions` for one layer, from rows of
+    /// `kvHeadCount × headDim` floats (row `t` belongs to position `positions.lowerBound + t`).
+    /// Only the positions the cache will hold once the chunk is stored are written.
+    public func store(layer: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, positions: Range<Int>) {
+        let kept = heldPositions(length: positions.upperBound).clamped(to: positions)
+        let rowWidth = kvHeadCount * headDim
+        for head in 0..<kvHeadCount {
+            let keyBase = keys(layer: layer, head: head)
+            let valueBase = values(layer: layer, head: head)
+            for position in kept {
+                let row = position - positions.lowerBound
+                let offset = slot(of: position) * headDim
+                let kSource = k + row * rowWidth + head * headDim
+                let vSource = v + row * rowWidth + head * headDim
+                switch elementType {
+                case .f32:
+                    (keyBase.assumingMemoryBound(to: Float.self) + offset).update(from: kSource, count: headDim)
+                    (valueBase.assumingMemoryBound(to: Float.self) + offset).update(from: vSource, count: headDim)
+                case .f16:
+                    let kd = keyBase.assumingMemoryBound(to: UInt16.self) + offset
+                    let vd = valueBase.assumingMemoryBound(to: UInt16.self) + offset
+                    for i in 0..<headDim {
+                        kd[i] = halfFromFloat(kSource[i])
+                        vd[i] = halfFromFloat(vSource[i])
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Shared storage of both caches.
+public class KVStorage: @unchecked Sendable {
+    public let layerCount: Int
+    public let kvHeadCount: Int
+    public let headDim: Int
+    public let elementType: KVCacheType
+    public let slotCount: Int
+    private let memory: UnsafeMutableRawPointer
+    private let headStride: Int
+
+    init(layers: Int, kvHeads: Int, headDim: Int, slots: Int, type: KVCacheType) {
+        layerCount = layers
+        kvHeadCount = kvHeads
+        self.headDim = headDim
+        elementType = type
+        slotCount = slots
+        headStride = slots * headDim * type.bytesPerElement
+        let bytes = 2 * layers * kvHeads * headStride
+        // Untouched pages of a large allocation are never committed, so a long context costs memory
+        // only as it fills.
+        memory = .allocate(byteCount: max(bytes, 1), alignment: 64)
+    }
+
+    deinit { memory.deallocate() }
+
+    public func keys(layer: Int, head: Int) -> UnsafeMutableRawPointer {
+        memory + ((2 * layer) * kvHeadCount + head) * headStride
+    }
+
+    public func values(layer: Int, head: Int) -> UnsafeMutableRawPointer {
+        memory + ((2 * layer + 1) * kvHeadCount + head) * headStride
+    }
+}
+
+/// One slot per position, up to the context length: for models without a sliding window.
+public final class FullKVCache: KVStorage, KVCache, @unchecked Sendable {
+    public init(layers: Int, kvHeads: Int, headDim: Int, capacity: Int, type: KVCacheType) {
+        super.init(layers: layers, kvHeads: kvHeads, headDim: headDim, slots: capacity, type: type)
+    }
+
+    public func heldPositions(length: Int) -> Range<Int> { 0..<length }
+    public func slot(of position: Int) -> Int { position }
+    public var maximumLength: Int? { slotCount }
+}
+
+/// Mistral's rolling buffer: W slots, position i in slot i mod W. It holds exactly the keys a
+/// sliding-window query can see, so its memory stays W entries however long the sequence grows.
+public final class RollingKVCache: KVStorage, KVCache, @unchecked Sendable {
+    public init(layers: Int, kvHeads: Int, headDim: Int, window: Int, type: KVCacheType) {
+        super.init(layers: layers, kvHeads: kvHeads, headDim: headDim, slots: window, type: type)
+    }
+
+    public func heldPositions(length: Int) -> Range<Int> { max(0, length - slotCount)..<length }
+    public func slot(of position: Int) -> Int { position % slotCount }
+    public var maximumLength: Int? { nil }
+}

@@ -1,0 +1,73 @@
+/// Hyper-parameters of a Llama-family decoder (Llama 2, Mistral 7B and their fine-tunes).
+public struct ModelConfig: Sendable, Equatable {
+    /// How RoPE pairs the dimensions of a head. Both describe the same rotation; they differ in how
+    /// the rows of the Q and K projections were ordered when the checkpoint was written, so each
+    /// format is run with its own pairing and no weights are copied or permuted.
+    public enum RopeStyle: String, Sendable {
+        /// Adjacent pairs (2i, 2i+1): Meta/Mistral native checkpoints and GGUF (llama.cpp's
+        /// converter permutes Hugging Face's Q/K rows back to this order).
+        case interleaved
+        /// Pairs (i, i + headDim/2), `rotate_half`: Hugging Face transformers checkpoints.
+        case halfSplit
+    }
+
+    public var architecture: String
+    public var vocabularySize: Int
+    public var embeddingDim: Int
+    public var layerCount: Int
+    public var headCount: Int
+    public var kvHeadCount: Int
+    public var headDim: Int
+    public var feedForwardDim: Int
+    public var contextLength: Int
+    public var ropeTheta: Float
+    public var rmsNormEpsilon: Float
+    /// Keys visible to a query, itself included (Mistral 7B v0.1: 4096); nil means full causal attention.
+    public var slidingWindow: Int?
+    public var ropeStyle: RopeStyle
+    public var tiedEmbeddings: Bool
+
+    public var queryDim: Int { headCount * headDim }
+    public var kvDim: Int { kvHeadCount * headDim }
+
+    /// Bytes of F32 keys and values one position takes in the cache, across all layers.
+    public func kvBytesPerToken(bytesPerElement: Int = 4) -> Int { 2 * layerCount * kvDim * bytesPerElement }
+
+    /// Rejects values no real model has, before anything is allocated from them.
+    public func validate() throws(BoraError) {
+        let checks: [(String, Int, ClosedRange<Int>)] = [
+            ("vocabulary size", vocabularySize, 1...4_000_000),
+            ("embedding dimension", embeddingDim, 1...65_536),
+            ("layer count", layerCount, 1...1_024),
+            ("head count", headCount, 1...1_024),
+            ("KV head count", kvHeadCount, 1...1_024),
+            ("head dimension", headDim, 2...2_048),
+            ("feed-forward dimension", feedForwardDim, 1...1_048_576),
+            ("context length", contextLength, 1...16_777_216),
+        ]
+        for (name, value, range) in checks where !range.contains(value) {
+            throw .absurdDimension(name: name, value: value)
+        }
+        guard headCount % kvHeadCount == 0 else {
+            throw .unsupportedModel("\(headCount) query heads cannot be grouped over \(kvHeadCount) KV heads")
+        }
+        guard headDim % 2 == 0 else { throw .absurdDimension(name: "head dimension (must be even for RoPE)", value: headDim) }
+        if let window = slidingWindow, window < 1 { throw .absurdDimension(name: "sliding window", value: window) }
+        guard ropeTheta.isFinite, ropeTheta > 0 else { throw .invalidMetadata(key: "rope theta", reason: "must be positive, found \(ropeTheta)") }
+        guard rmsNormEpsilon.isFinite, rmsNormEpsilon >= 0 else {
+            throw .invalidMetadata(key: "RMS norm epsilon", reason: "must be non-negative, found \(rmsNormEpsilon)")
+        }
+    }
+}
+
+/// Choices made when loading a model.
+public struct ModelLoadOptions: Sendable {
+    /// Replaces the model's sliding window: `.some(n)` sets W = n (Mistral-7B-v0.1 GGUFs usually lack
+    /// the key, so W = 4096 must be restored by hand); `.some(0)` turns the window off; nil keeps
+    /// what the file says.
+    public var slidingWindow: Int?
+
+    public init(slidingWindow: Int? = nil) {
+        self.slidingWindow = slidingWindow
+    }
+}

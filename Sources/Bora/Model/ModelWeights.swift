@@ -1,0 +1,80 @@
+/// One decoder block's weights.
+public struct LayerWeights: Sendable {
+    public let attentionNorm: [Float]
+    public let query: WeightMatrix
+    public let key: WeightMatrix
+    public let value: WeightMatrix
+    public let attentionOutput: WeightMatrix
+    public let feedForwardNorm: [Float]
+    public let feedForwardGate: WeightMatrix
+    public let feedForwardUp: WeightMatrix
+    public let feedForwardDown: WeightMatrix
+
+    public var matrices: [WeightMatrix] {
+        [query, key, value, attentionOutput, feedForwardGate, feedForwardUp, feedForwardDown]
+    }
+}
+
+/// All weights of a model, validated against its configuration. Matrices stay in the mapped file;
+/// only the small norm gains are converted to F32 arrays.
+public struct ModelWeights: Sendable {
+    public let tokenEmbedding: WeightMatrix
+    public let layers: [LayerWeights]
+    public let outputNorm: [Float]
+    /// The LM head; the token embedding itself when the model ties them.
+    public let output: WeightMatrix
+
+    public init(files: ModelFiles) throws(BoraError) {
+        let c = files.config
+        let naming = files.naming
+        let source = files.tensors
+        func tensor(_ role: WeightRole, _ layer: Int = 0) throws(BoraError) -> TensorData {
+            let name = naming.name(role, layer: layer)
+            guard let t = try source.tensor(named: name) else { throw .missingTensor(name) }
+            return t
+        }
+        func matrix(_ role: WeightRole, _ layer: Int, _ rows: Int, _ cols: Int) throws(BoraError) -> WeightMatrix {
+            try WeightMatrix(tensor(role, layer), rows: rows, cols: cols)
+        }
+        func vector(_ role: WeightRole, _ layer: Int = 0) throws(BoraError) -> [Float] {
+            let t = try tensor(role, layer)
+            guard t.shape == [c.embeddingDim] else {
+                throw .unexpectedShape(tensor: t.name, expected: [c.embeddingDim], found: t.shape)
+            }
+            guard !t.dtype.isQuantized, t.dtype.byteCount(elements: c.embeddingDim) == t.byteCount else {
+                throw .unknownDType(tensor: t.name, dtype: t.dtype.rawValue + " (a norm gain must be F32, F16 or BF16)")
+            }
+            return [Float](unsafeUninitializedCapacity: c.embeddingDim) { buffer, count in
+                QuantBlocks.dequantize(t.dtype, t.pointer, count: c.embeddingDim, into: buffer.baseAddress!)
+                count = c.embeddingDim
+            }
+        }
+
+        tokenEmbedding = try matrix(.tokenEmbedding, 0, c.vocabularySize, c.embeddingDim)
+        outputNorm = try vector(.outputNorm)
+        if c.tiedEmbeddings, try source.tensor(named: naming.name(.output)) == nil {
+            output = tokenEmbedding
+        } else {
+            output = try matrix(.output, 0, c.vocabularySize, c.embeddingDim)
+        }
+        var layers: [LayerWeights] = []
+        for l in 0..<c.layerCount {
+            layers.append(LayerWeights(
+                attentionNorm: try vector(.attentionNorm, l),
+                query: try matrix(.query, l, c.queryDim, c.embeddingDim),
+                key: try matrix(.key, l, c.kvDim, c.embeddingDim),
+                value: try matrix(.value, l, c.kvDim, c.embeddingDim),
+                attentionOutput: try matrix(.attentionOutput, l, c.embeddingDim, c.queryDim),
+                feedForwardNorm: try vector(.feedForwardNorm, l),
+                feedForwardGate: try matrix(.feedForwardGate, l, c.feedForwardDim, c.embeddingDim),
+                feedForwardUp: try matrix(.feedForwardUp, l, c.feedForwardDim, c.embeddingDim),
+                feedForwardDown: try matrix(.feedForwardDown, l, c.embeddingDim, c.feedForwardDim)))
+        }
+        self.layers = layers
+    }
+
+    /// Bytes of weights read per decoded token (every matrix once, plus one embedding row).
+    public var bytesPerToken: Int {
+        layers.reduce(0) { $0 + $1.matrices.reduce(0) { $0 + $1.byteCount } } + output.byteCount + tokenEmbedding.rowBytes
+    }
+}

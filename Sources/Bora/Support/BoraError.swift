@@ -1,0 +1,77 @@
+/// Every failure Bora reports. Each case names the problem (and where it was found) so that a user
+/// pointing Bora at a broken or unsupported file learns what is wrong without reading a backtrace.
+public enum BoraError: Error, Equatable, Sendable, CustomStringConvertible {
+    // Files and formats
+    case fileNotFound(path: String)
+    case cannotRead(path: String, reason: String)
+    case badMagic(path: String, found: String)
+    case unsupportedVersion(format: String, version: Int)
+    case truncated(path: String, what: String)
+    case tensorOutOfBounds(tensor: String, end: Int, available: Int)
+    case tensorsOverlap(String, String)
+    case tensorSizeMismatch(tensor: String, shape: [Int], dtype: String, expectedBytes: Int, actualBytes: Int)
+    case missingTensor(String)
+    case unexpectedShape(tensor: String, expected: [Int], found: [Int])
+    case unknownArchitecture(String)
+    case unknownDType(tensor: String, dtype: String)
+    case absurdDimension(name: String, value: Int)
+    case invalidMetadata(key: String, reason: String)
+    case invalidJSON(path: String, reason: String)
+    case unsupportedModel(String)
+
+    // Running a model
+    case contextOverflow(needed: Int, capacity: Int)
+    case invalidTokenID(Int, vocabularySize: Int)
+    case invalidArgument(String)
+
+    // Tokenizers and chat
+    case invalidTokenizer(String)
+    case invalidConversation(String)
+
+    public var description: String {
+        switch self {
+        case .fileNotFound(let path):
+            return "no such file or folder: \(path)"
+        case .cannotRead(let path, let reason):
+            return "cannot read \(path): \(reason)"
+        case .badMagic(let path, let found):
+            return "\(path) is not a model file Bora knows (its first bytes are \(found))"
+        case .unsupportedVersion(let format, let version):
+            return "\(format) version \(version) is not supported"
+        case .truncated(let path, let what):
+            return "\(path) is truncated: it ends inside \(what)"
+        case .tensorOutOfBounds(let tensor, let end, let available):
+            return "tensor '\(tensor)' ends at byte \(end) but the data section holds only \(available) bytes (truncated file?)"
+        case .tensorsOverlap(let a, let b):
+            return "the data of tensors '\(a)' and '\(b)' overlap"
+        case .tensorSizeMismatch(let tensor, let shape, let dtype, let expected, let actual):
+            return "tensor '\(tensor)' of shape \(shape) in \(dtype) needs \(expected) bytes but has \(actual)"
+        case .missingTensor(let name):
+            return "the model has no tensor '\(name)'"
+        case .unexpectedShape(let tensor, let expected, let found):
+            return "tensor '\(tensor)' has shape \(found), expected \(expected)"
+        case .unknownArchitecture(let arch):
+            return "unknown architecture '\(arch)' (Bora runs llama and mistral models)"
+        case .unknownDType(let tensor, let dtype):
+            return "tensor '\(tensor)' has data type \(dtype), which Bora cannot read"
+        case .absurdDimension(let name, let value):
+            return "\(name) = \(value) is not a sensible value"
+        case .invalidMetadata(let key, let reason):
+            return "metadata '\(key)': \(reason)"
+        case .invalidJSON(let path, let reason):
+            return "\(path): invalid JSON (\(reason))"
+        case .unsupportedModel(let reason):
+            return "unsupported model: \(reason)"
+        case .contextOverflow(let needed, let capacity):
+            return "the sequence needs \(needed) positions but the context holds \(capacity)"
+        case .invalidTokenID(let id, let vocab):
+            return "token id \(id) is outside the vocabulary (0..<\(vocab))"
+        case .invalidArgument(let reason):
+            return reason
+        case .invalidTokenizer(let reason):
+            return "tokenizer: \(reason)"
+        case .invalidConversation(let reason):
+            return "conversation: \(reason)"
+        }
+    }
+}

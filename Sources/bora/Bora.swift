@@ -1,0 +1,9 @@
+import ArgumentParser
+
+@main
+struct BoraCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bora",
+        abstract: "Run Mistral 7B and Llama-family models on the CPU.",
+        subcommands: [LogitsCommand.self])
+}
