@@ -1,44 +1,39 @@
-import Foundation
-
-/// A thin typed reader over a parsed JSON object, with errors that name the file and key.
+/// A typed reader over a JSON object, with errors that name the file and key.
 struct JSONObject {
-    let values: [String: Any]
+    let value: JSONValue
     let path: String
 
-    init(values: [String: Any], path: String) {
-        self.values = values
+    init(value: JSONValue, path: String) throws(BoraError) {
+        guard case .object = value else { throw .invalidJSON(path: path, reason: "the top level is not an object") }
+        self.value = value
         self.path = path
     }
 
     init(contentsOf path: String) throws(BoraError) {
-        guard FileManager.default.fileExists(atPath: path) else { throw .fileNotFound(path: path) }
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw .cannotRead(path: path, reason: error.localizedDescription)
+        let file = try MappedFile(path: path)
+        let parsed: JSONValue
+        do { parsed = try JSONValue.parse(file.bytes) } catch {
+            throw .invalidJSON(path: path, reason: error.description)
         }
-        let parsed: Any
-        do { parsed = try JSONSerialization.jsonObject(with: data) } catch {
-            throw .invalidJSON(path: path, reason: error.localizedDescription)
-        }
-        guard let object = parsed as? [String: Any] else { throw .invalidJSON(path: path, reason: "the top level is not an object") }
-        self.init(values: object, path: path)
+        try self.init(value: parsed, path: path)
     }
 
-    func has(_ key: String) -> Bool { values[key] != nil && !(values[key] is NSNull) }
+    subscript(key: String) -> JSONValue? { value[key] }
+
+    func has(_ key: String) -> Bool { value[key].map { !$0.isNull } ?? false }
 
     func object(_ key: String) -> JSONObject? {
-        (values[key] as? [String: Any]).map { JSONObject(values: $0, path: path) }
+        guard let v = value[key], case .object = v else { return nil }
+        return try? JSONObject(value: v, path: path)
     }
 
-    func string(_ key: String) -> String? { values[key] as? String }
+    func string(_ key: String) -> String? { value[key]?.string }
 
-    func bool(_ key: String) -> Bool? { (values[key] as? NSNumber)?.boolValue }
+    func bool(_ key: String) -> Bool? { value[key]?.bool }
 
     func int(_ key: String) throws(BoraError) -> Int? {
-        guard let value = values[key], !(value is NSNull) else { return nil }
-        guard let number = value as? NSNumber, let int = Int(exactly: number.doubleValue) else {
-            throw .invalidJSON(path: path, reason: "'\(key)' should be an integer, found \(value)")
-        }
+        guard let v = value[key], !v.isNull else { return nil }
+        guard let int = v.int else { throw .invalidJSON(path: path, reason: "'\(key)' should be an integer, found \(v.serialized)") }
         return int
     }
 
@@ -48,10 +43,8 @@ struct JSONObject {
     }
 
     func double(_ key: String) throws(BoraError) -> Double? {
-        guard let value = values[key], !(value is NSNull) else { return nil }
-        guard let number = value as? NSNumber else {
-            throw .invalidJSON(path: path, reason: "'\(key)' should be a number, found \(value)")
-        }
-        return number.doubleValue
+        guard let v = value[key], !v.isNull else { return nil }
+        guard let d = v.double else { throw .invalidJSON(path: path, reason: "'\(key)' should be a number, found \(v.serialized)") }
+        return d
     }
 }

@@ -51,7 +51,7 @@ extension ModelConfig {
 
     /// Reads a Hugging Face `config.json` (`MistralForCausalLM` or `LlamaForCausalLM`).
     init(huggingFace json: JSONObject) throws(BoraError) {
-        let architectures = json.values["architectures"] as? [String] ?? []
+        let architectures = json["architectures"]?.array?.compactMap(\.string) ?? []
         let modelType = json.string("model_type") ?? ""
         let arch: String
         if architectures.contains("MistralForCausalLM") || (architectures.isEmpty && modelType == "mistral") {

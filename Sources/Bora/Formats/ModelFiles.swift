@@ -77,10 +77,10 @@ public struct ModelFiles: Sendable {
         var names: [String] = []
         if let index, FileManager.default.fileExists(atPath: folder + "/" + index) {
             let json = try JSONObject(contentsOf: folder + "/" + index)
-            guard let map = json.values["weight_map"] as? [String: String] else {
-                throw .invalidJSON(path: folder + "/" + index, reason: "missing 'weight_map'")
+            guard let map = json["weight_map"]?.members, map.allSatisfy({ $0.1.string != nil }) else {
+                throw .invalidJSON(path: folder + "/" + index, reason: "missing or malformed 'weight_map'")
             }
-            names = Array(Set(map.values)).sorted()
+            names = Array(Set(map.compactMap { $0.1.string })).sorted()
         } else if let single = preferred.first(where: { FileManager.default.fileExists(atPath: folder + "/" + $0) }) {
             names = [single]
         } else {

@@ -1,5 +1,3 @@
-import Foundation
-
 /// A parsed, validated, memory-mapped `.safetensors` file: an 8-byte little-endian header length,
 /// a JSON header `{name: {dtype, shape, data_offsets: [begin, end]}}`, then the raw tensor bytes.
 public final class SafetensorsFile: Sendable {
@@ -35,30 +33,29 @@ public final class SafetensorsFile: Sendable {
         self.dataOffset = 8 + Int(headerLength)
         let available = file.size - dataOffset
 
-        let json: Any
+        let json: JSONValue
         do {
-            json = try JSONSerialization.jsonObject(with: Data(header))
+            json = try JSONValue.parse(header)
         } catch {
-            throw .invalidJSON(path: path, reason: "safetensors header: \(error.localizedDescription)")
+            throw .invalidJSON(path: path, reason: "safetensors header: \(error.description)")
         }
-        guard let object = json as? [String: Any] else {
+        guard let members = json.members else {
             throw .invalidJSON(path: path, reason: "safetensors header is not a JSON object")
         }
         var entries: [String: Entry] = [:]
-        for (name, value) in object where name != "__metadata__" {
-            guard let info = value as? [String: Any],
-                  let dtype = info["dtype"] as? String,
-                  let shapeValues = info["shape"] as? [Any],
-                  let offsets = info["data_offsets"] as? [Any], offsets.count == 2,
-                  let begin = (offsets[0] as? NSNumber)?.intValue, let end = (offsets[1] as? NSNumber)?.intValue
+        for (name, info) in members where name != "__metadata__" {
+            guard let dtype = info["dtype"]?.string,
+                  let shapeValues = info["shape"]?.array,
+                  let offsets = info["data_offsets"]?.array, offsets.count == 2,
+                  let begin = offsets[0].int, let end = offsets[1].int
             else {
                 throw .invalidJSON(path: path, reason: "entry '\(name)' lacks dtype, shape or data_offsets")
             }
             var shape: [Int] = []
             var elements = 1
             for s in shapeValues {
-                guard let d = (s as? NSNumber)?.intValue, d >= 0, d <= 1 << 40 else {
-                    throw .absurdDimension(name: "a dimension of '\(name)'", value: (s as? NSNumber)?.intValue ?? -1)
+                guard let d = s.int, d >= 0, d <= 1 << 40 else {
+                    throw .absurdDimension(name: "a dimension of '\(name)'", value: s.int ?? -1)
                 }
                 shape.append(d)
                 let (product, overflow) = elements.multipliedReportingOverflow(by: d)

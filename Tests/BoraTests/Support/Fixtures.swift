@@ -46,3 +46,36 @@ func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
     precondition(a.count == b.count)
     return zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
 }
+
+extension Fixtures {
+    static func tokenizer(_ name: String) -> String { root + "/tokenizer/" + name }
+
+    /// Mistral's SentencePiece models, fetched by Tools/fetch-mistral-tokenizers.sh.
+    static func mistralTokenizer(_ file: String) -> String? {
+        let cache = ProcessInfo.processInfo.environment["BORA_CACHE"] ?? (NSHomeDirectory() + "/.cache/bora")
+        let path = cache + "/tokenizers/mistral-common-1.13.1/" + file
+        return FileManager.default.fileExists(atPath: path) ? path : nil
+    }
+
+    /// Parsed with Bora's JSON parser: Foundation's drops a leading U+FEFF from strings.
+    static func json(_ path: String) throws -> JSONValue {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        return try data.withUnsafeBytes { try JSONValue.parse($0) }
+    }
+
+    static var corpus: [String] { get throws { try json(tokenizer("corpus.json")).array!.map { $0.string! } } }
+
+    struct TokenizerReference {
+        let ids: [[Int]]
+        let ids_parse_special: [[Int]]?
+        let decoded: [String]
+
+        init(_ path: String) throws {
+            let value = try Fixtures.json(path)
+            let idLists = { (key: String) in value[key]?.array?.map { $0.array!.map { $0.int! } } }
+            ids = idLists("ids")!
+            ids_parse_special = idLists("ids_parse_special")
+            decoded = value["decoded"]!.array!.map { $0.string! }
+        }
+    }
+}

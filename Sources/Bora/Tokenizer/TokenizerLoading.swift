@@ -1,0 +1,270 @@
+import Foundation
+
+extension Tokenizer {
+    /// Loads a tokenizer from a model (GGUF file, Hugging Face or Mistral folder) or from a tokenizer
+    /// file (`tokenizer.model`, `tokenizer.model.v3`, `tokenizer.json`).
+    public static func load(path: String) throws(BoraError) -> Tokenizer {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw .fileNotFound(path: path) }
+        if isDirectory.boolValue { return try fromFolder(path) }
+        let name = (path as NSString).lastPathComponent
+        if name.hasSuffix(".json") { return try fromTokenizerJSON(path: path, config: nil) }
+        let file = try MappedFile(path: path)
+        if file.size >= 4, file.base.loadUnaligned(as: UInt32.self) == GGUFFile.magic {
+            return try fromGGUF(GGUFFile(file: file))
+        }
+        return try fromSentencePieceModel(file: file, addBOS: true, addEOS: false, chatTemplate: nil)
+    }
+
+    /// The tokenizer that belongs to an opened model.
+    public static func forModel(_ files: ModelFiles) throws(BoraError) -> Tokenizer {
+        if let gguf = files.gguf { return try fromGGUF(gguf) }
+        guard let folder = files.folder else { throw .invalidTokenizer("the model has no tokenizer") }
+        return try fromFolder(folder)
+    }
+
+    // MARK: SentencePiece model files
+
+    static func fromSentencePieceModel(file: MappedFile, addBOS: Bool, addEOS: Bool, chatTemplate: String?) throws(BoraError) -> Tokenizer {
+        let model = try SentencePieceModelFile(bytes: file.bytes, path: file.path)
+        guard model.modelType == 2 else {
+            throw .invalidTokenizer("\(file.path) is a \(model.modelType == 1 ? "unigram" : "type \(model.modelType)") sentencepiece model; Bora reads BPE models")
+        }
+        guard model.precompiledCharsmapBytes == 0 else {
+            throw .invalidTokenizer("\(file.path) uses the '\(model.normalizerName)' normalizer; only identity normalization is supported")
+        }
+        guard model.escapeWhitespaces, !model.treatWhitespaceAsSuffix else {
+            throw .invalidTokenizer("\(file.path): whitespace options other than sentencepiece's defaults are not supported")
+        }
+        var options = SentencePieceEncoder.Options()
+        options.addDummyPrefix = model.addDummyPrefix
+        options.removeExtraWhitespaces = model.removeExtraWhitespaces
+        options.byteFallback = model.byteFallback
+        if let surface = model.unknownSurface { options.unknownSurface = surface }
+        let vocabulary = Vocabulary(pieces: model.pieces, types: model.types)
+        let encoder = try SentencePieceEncoder(vocabulary: vocabulary, scores: model.scores, options: options)
+        let valid = { (id: Int) in id >= 0 && id < vocabulary.count ? id : nil }
+        return Tokenizer(encoder: .sentencePiece(encoder), bosID: valid(model.bosID), eosID: valid(model.eosID),
+                         addBOS: addBOS, addEOS: addEOS, chatTemplate: chatTemplate)
+    }
+
+    // MARK: GGUF metadata
+
+    static func fromGGUF(_ gguf: GGUFFile) throws(BoraError) -> Tokenizer {
+        let m = gguf.metadata
+        guard let kind = m["tokenizer.ggml.model"]?.string else {
+            throw .invalidTokenizer("\(gguf.file.path) carries no tokenizer (tokenizer.ggml.model is missing)")
+        }
+        guard let tokenValues = m["tokenizer.ggml.tokens"]?.array else { throw .invalidMetadata(key: "tokenizer.ggml.tokens", reason: "missing") }
+        let pieces = tokenValues.map { $0.string ?? "" }
+        var types = [TokenType](repeating: .normal, count: pieces.count)
+        if let raw = m["tokenizer.ggml.token_type"]?.array {
+            guard raw.count == pieces.count else {
+                throw .invalidMetadata(key: "tokenizer.ggml.token_type", reason: "\(raw.count) types for \(pieces.count) tokens")
+            }
+            for (i, v) in raw.enumerated() { types[i] = TokenType(rawValue: v.int ?? 1) ?? .normal }
+        }
+        func id(_ key: String) -> Int? {
+            guard let v = m["tokenizer.ggml.\(key)"]?.int, v >= 0, v < pieces.count else { return nil }
+            return v
+        }
+        let template = m["tokenizer.chat_template"]?.string
+        let vocabulary = Vocabulary(pieces: pieces, types: types)
+        var extraEnds: [Int] = []
+        for key in ["eot_token_id", "eom_token_id"] { if let e = id(key) { extraEnds.append(e) } }
+
+        switch kind {
+        case "llama":
+            var scores = [Float](repeating: 0, count: pieces.count)
+            if let raw = m["tokenizer.ggml.scores"]?.array {
+                guard raw.count == pieces.count else {
+                    throw .invalidMetadata(key: "tokenizer.ggml.scores", reason: "\(raw.count) scores for \(pieces.count) tokens")
+                }
+                for (i, v) in raw.enumerated() { scores[i] = Float(v.double ?? 0) }
+            }
+            var options = SentencePieceEncoder.Options()
+            options.addDummyPrefix = m["tokenizer.ggml.add_space_prefix"]?.bool ?? true
+            options.removeExtraWhitespaces = m["tokenizer.ggml.remove_extra_whitespaces"]?.bool ?? false
+            options.byteFallback = types.filter { $0 == .byte }.count == 256
+            let encoder = try SentencePieceEncoder(vocabulary: vocabulary, scores: scores, options: options)
+            return Tokenizer(encoder: .sentencePiece(encoder), bosID: id("bos_token_id"), eosID: id("eos_token_id"),
+                             addBOS: m["tokenizer.ggml.add_bos_token"]?.bool ?? true,
+                             addEOS: m["tokenizer.ggml.add_eos_token"]?.bool ?? false,
+                             extraEndOfGeneration: extraEnds, chatTemplate: template)
+        case "gpt2":
+            guard let mergeValues = m["tokenizer.ggml.merges"]?.array else { throw .invalidMetadata(key: "tokenizer.ggml.merges", reason: "missing") }
+            var merges: [(String, String)] = []
+            merges.reserveCapacity(mergeValues.count)
+            for v in mergeValues {
+                let text = v.string ?? ""
+                guard let pair = splitMerge(text) else { throw .invalidMetadata(key: "tokenizer.ggml.merges", reason: "entry '\(text)' is not 'left right'") }
+                merges.append(pair)
+            }
+            var warnings: [String] = []
+            let preName = m["tokenizer.ggml.pre"]?.string ?? "default"
+            let pre: PreTokenizer
+            if let known = PreTokenizer(ggufName: preName) {
+                pre = known
+            } else {
+                pre = .gpt2
+                warnings.append("unknown pre-tokenizer '\(preName)' in \(gguf.file.path); using the GPT-2 split, token ids may differ from the reference")
+            }
+            let encoder = try ByteLevelEncoder(vocabulary: vocabulary, merges: merges, preTokenizer: pre,
+                                               // llama.cpp drops bytes its vocabulary lacks rather than emitting <unk>.
+                                               ignoreMerges: pre == .llama3, unknownID: nil)
+            return Tokenizer(encoder: .byteLevel(encoder), bosID: id("bos_token_id"), eosID: id("eos_token_id"),
+                             addBOS: m["tokenizer.ggml.add_bos_token"]?.bool ?? false,
+                             addEOS: m["tokenizer.ggml.add_eos_token"]?.bool ?? false,
+                             extraEndOfGeneration: extraEnds, chatTemplate: template, warnings: warnings)
+        default:
+            throw .invalidTokenizer("tokenizer model '\(kind)' is not supported (Bora reads 'llama' SentencePiece and 'gpt2' byte-level BPE)")
+        }
+    }
+
+    /// "Ġt he" → ("Ġt", "he"): split at the first space after the first character (as llama.cpp does).
+    static func splitMerge(_ text: String) -> (String, String)? {
+        let utf8 = Array(text.utf8)
+        guard utf8.count >= 3, let space = utf8[1...].firstIndex(of: 0x20) else { return nil }
+        return (String(decoding: utf8[..<space], as: UTF8.self), String(decoding: utf8[(space + 1)...], as: UTF8.self))
+    }
+
+    // MARK: Folders and tokenizer.json
+
+    static func fromFolder(_ folder: String) throws(BoraError) -> Tokenizer {
+        let fm = FileManager.default
+        let configPath = folder + "/tokenizer_config.json"
+        let config = fm.fileExists(atPath: configPath) ? try JSONObject(contentsOf: configPath) : nil
+        let template = config.flatMap(chatTemplate(in:))
+        // sentencepiece's own model file is the exact reference; prefer it over a converted tokenizer.json.
+        for name in ["tokenizer.model", "tokenizer.model.v3", "tokenizer.model.v2", "tokenizer.model.v1"] where fm.fileExists(atPath: folder + "/" + name) {
+            let addBOS = config?.bool("add_bos_token") ?? true
+            let addEOS = config?.bool("add_eos_token") ?? false
+            return try fromSentencePieceModel(file: MappedFile(path: folder + "/" + name), addBOS: addBOS, addEOS: addEOS, chatTemplate: template)
+        }
+        if fm.fileExists(atPath: folder + "/tokenizer.json") {
+            return try fromTokenizerJSON(path: folder + "/tokenizer.json", config: config)
+        }
+        if let tekken = (try? fm.contentsOfDirectory(atPath: folder))?.first(where: { $0.hasPrefix("tekken") }) {
+            throw .invalidTokenizer("\(folder)/\(tekken): Mistral's tekken tokenizer is not supported")
+        }
+        throw .invalidTokenizer("\(folder) holds no tokenizer.model or tokenizer.json")
+    }
+
+    static func chatTemplate(in config: JSONObject) -> String? {
+        if let text = config.string("chat_template") { return text }
+        if let list = config["chat_template"]?.array {
+            return (list.first { $0["name"]?.string == "default" } ?? list.first)?["template"]?.string
+        }
+        return nil
+    }
+
+    static func fromTokenizerJSON(path: String, config: JSONObject?) throws(BoraError) -> Tokenizer {
+        let json = try JSONObject(contentsOf: path)
+        guard let model = json.object("model"), model.string("type") == "BPE" else {
+            throw .invalidTokenizer("\(path): only BPE tokenizer.json models are supported (found '\(json.object("model")?.string("type") ?? "none")')")
+        }
+        guard let vocab = model["vocab"]?.members else { throw .invalidJSON(path: path, reason: "model.vocab is missing") }
+        var byID: [Int: (String, TokenType)] = [:]
+        for (piece, value) in vocab {
+            guard let id = value.int, id >= 0, id < 10_000_000 else { throw .invalidJSON(path: path, reason: "bad id for '\(piece)'") }
+            byID[id] = (piece, .normal)
+        }
+        let byteFallback = model.bool("byte_fallback") ?? false
+        let unknown = model.string("unk_token")
+        for (id, entry) in byID {
+            if entry.0 == unknown { byID[id]!.1 = .unknown }
+            if byteFallback, SentencePieceEncoder.byteValue(of: entry.0) != nil { byID[id]!.1 = .byte }
+        }
+        for added in json["added_tokens"]?.array ?? [] {
+            guard let id = added["id"]?.int, id >= 0, id < 10_000_000, let content = added["content"]?.string else { continue }
+            let special = added["special"]?.bool ?? false
+            byID[id] = (content, content == unknown ? .unknown : (special ? .control : .userDefined))
+        }
+        let count = (byID.keys.max() ?? -1) + 1
+        var pieces = [String](repeating: "", count: count)
+        var types = [TokenType](repeating: .unused, count: count)
+        for (id, entry) in byID { pieces[id] = entry.0; types[id] = entry.1 }
+        for id in 0..<count where byID[id] == nil { pieces[id] = "<unused_\(id)>" }
+        let vocabulary = Vocabulary(pieces: pieces, types: types)
+
+        var merges: [(String, String)] = []
+        for entry in model["merges"]?.array ?? [] {
+            if let text = entry.string, let pair = splitMerge(text) {
+                merges.append(pair)
+            } else if let pair = entry.array?.compactMap(\.string), pair.count == 2 {
+                merges.append((pair[0], pair[1]))
+            } else {
+                throw .invalidJSON(path: path, reason: "unreadable merge \(entry.serialized)")
+            }
+        }
+
+        func tokenName(_ key: String) -> String? {
+            config?.string(key) ?? config?[key]?["content"]?.string
+        }
+        let bosID = tokenName("bos_token").flatMap(vocabulary.id(of:))
+        let eosID = tokenName("eos_token").flatMap(vocabulary.id(of:))
+        let addBOS = config?.bool("add_bos_token") ?? postProcessorAddsBOS(json, bos: tokenName("bos_token"))
+        let addEOS = config?.bool("add_eos_token") ?? false
+        let template = config.flatMap(chatTemplate(in:))
+        let components = describe(json["pre_tokenizer"]) + describe(json["normalizer"])
+        let type = { (c: JSONValue) in c["type"]?.string }
+
+        if components.contains(where: { type($0) == "ByteLevel" }) {
+            var warnings: [String] = []
+            var pre = PreTokenizer.gpt2
+            if components.contains(where: { type($0) == "Digits" && $0["individual_digits"]?.bool == true }) {
+                pre = .smollm
+            } else if let split = components.first(where: { type($0) == "Split" }) {
+                let pattern = split["pattern"]?["Regex"]?.string ?? ""
+                if pattern.contains("\\p{N}{1,3}") { pre = .llama3 } else {
+                    warnings.append("\(path): unrecognised pre-tokenizer pattern; using the GPT-2 split, token ids may differ from the reference")
+                }
+            }
+            let encoder = try ByteLevelEncoder(vocabulary: vocabulary, merges: merges, preTokenizer: pre,
+                                               ignoreMerges: model.bool("ignore_merges") ?? false,
+                                               unknownID: unknown.flatMap(vocabulary.id(of:)))
+            return Tokenizer(encoder: .byteLevel(encoder), bosID: bosID, eosID: eosID, addBOS: addBOS, addEOS: addEOS,
+                             chatTemplate: template, warnings: warnings)
+        }
+
+        // SentencePiece-style BPE converted to tokenizer.json: "▁" for spaces, merges by rank.
+        var options = SentencePieceEncoder.Options()
+        options.byteFallback = byteFallback
+        let prepends = components.contains { type($0) == "Prepend" }
+        if let metaspace = components.first(where: { type($0) == "Metaspace" }) {
+            let scheme = metaspace["prepend_scheme"]?.string ?? (metaspace["add_prefix_space"]?.bool == false ? "never" : "always")
+            options.addDummyPrefix = scheme != "never"
+            options.dummyPrefixOnlyIfMissing = true
+            options.splitWords = metaspace["split"]?.bool ?? true
+        } else if components.contains(where: { type($0) == "Replace" }) {
+            options.addDummyPrefix = prepends
+        } else {
+            throw .invalidTokenizer("\(path): neither a byte-level nor a SentencePiece-style (▁) BPE tokenizer")
+        }
+        var rankTable: [(Int32, Int32, Int32)] = []
+        for (left, right) in merges {
+            guard let l = vocabulary.id(of: left), let r = vocabulary.id(of: right), let m = vocabulary.id(of: left + right) else {
+                throw .invalidTokenizer("merge '\(left) \(right)' names a token that is not in the vocabulary")
+            }
+            rankTable.append((Int32(l), Int32(r), Int32(m)))
+        }
+        let encoder = try SentencePieceEncoder(vocabulary: vocabulary, scores: [Float](repeating: 0, count: count),
+                                               options: options, pairRanks: PairRankTable(merges: rankTable))
+        return Tokenizer(encoder: .sentencePiece(encoder), bosID: bosID, eosID: eosID, addBOS: addBOS, addEOS: addEOS, chatTemplate: template)
+    }
+
+    /// A pipeline component, or each one of a `Sequence`, flattened.
+    private static func describe(_ value: JSONValue?) -> [JSONValue] {
+        guard let value, value.members != nil else { return [] }
+        if value["type"]?.string == "Sequence" {
+            let parts = (value["pretokenizers"] ?? value["normalizers"] ?? value["decoders"])?.array ?? []
+            return parts.flatMap { describe($0) }
+        }
+        return [value]
+    }
+
+    private static func postProcessorAddsBOS(_ json: JSONObject, bos: String?) -> Bool {
+        guard let bos, let single = json["post_processor"]?["single"]?.array else { return false }
+        return single.contains { $0["SpecialToken"]?["id"]?.string == bos }
+    }
+}
