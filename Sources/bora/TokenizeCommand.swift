@@ -13,6 +13,12 @@ struct TokenizeCommand: ParsableCommand {
     @Option(help: "The text (default: standard input).")
     var text: String?
 
+    @Option(help: "Read the text from a file.")
+    var file: String?
+
+    @Option(help: "Encode this many times and report the throughput on standard error (for benchmarks).")
+    var repeatCount: Int?
+
     @Flag(help: "Recognise special-token strings such as <s> or [INST] in the text.")
     var parseSpecial = false
 
@@ -25,8 +31,27 @@ struct TokenizeCommand: ParsableCommand {
     func run() throws {
         let tokenizer = try Tokenizer.load(path: source)
         for warning in tokenizer.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
-        let input = try text ?? readStandardInput()
-        let ids = tokenizer.encode(input, addSpecialTokens: !noSpecialTokens, parseSpecial: parseSpecial)
+        let input: String
+        if let file {
+            guard let contents = FileManager.default.contents(atPath: file), let string = String(data: contents, encoding: .utf8) else {
+                throw ValidationError("cannot read UTF-8 text from \(file)")
+            }
+            input = string
+        } else {
+            input = try text ?? readStandardInput()
+        }
+        var ids = tokenizer.encode(input, addSpecialTokens: !noSpecialTokens, parseSpecial: parseSpecial)
+        if let repeatCount, repeatCount > 0 {
+            var best = Double.infinity
+            for _ in 0..<repeatCount {
+                let start = ContinuousClock.now
+                ids = tokenizer.encode(input, addSpecialTokens: !noSpecialTokens, parseSpecial: parseSpecial)
+                let elapsed = ContinuousClock.now - start
+                best = min(best, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+            }
+            let megabytes = Double(input.utf8.count) / 1_000_000
+            FileHandle.standardError.write(Data(String(format: "encoded %.2f MB into %d tokens: best %.3f s, %.2f MB/s\n", megabytes, ids.count, best, megabytes / best).utf8))
+        }
         if json {
             let object: [String: Any] = ["ids": ids, "pieces": ids.map(tokenizer.piece)]
             print(String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self))

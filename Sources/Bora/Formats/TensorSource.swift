@@ -6,11 +6,16 @@ public protocol TensorSource: Sendable {
     var tensorNames: [String] { get }
     /// Total bytes of the files behind the tensors.
     var fileBytes: Int { get }
+    /// Each tensor's storage type name (GGUF or safetensors spelling) and element count.
+    var tensorSummaries: [(name: String, dtype: String, elements: Int)] { get }
 }
 
 extension GGUFFile: TensorSource {
     public var tensorNames: [String] { tensors.map(\.name) }
     public var fileBytes: Int { file.size }
+    public var tensorSummaries: [(name: String, dtype: String, elements: Int)] {
+        tensors.map { ($0.name, $0.dtype.rawValue, $0.dimensions.reduce(1, *)) }
+    }
 }
 
 /// Tensors spread over safetensors shards (or a single file), by name.
@@ -38,4 +43,7 @@ public struct SafetensorsCollection: TensorSource {
 
     public var tensorNames: [String] { owner.keys.sorted() }
     public var fileBytes: Int { files.reduce(0) { $0 + $1.file.size } }
+    public var tensorSummaries: [(name: String, dtype: String, elements: Int)] {
+        files.flatMap { $0.entries.values.map { ($0.name, $0.dtypeName, $0.shape.reduce(1, *)) } }.sorted { $0.name < $1.name }
+    }
 }

@@ -5,12 +5,29 @@ import Foundation
 public final class LanguageModel: Sendable {
     public let files: ModelFiles
     public let weights: ModelWeights
+    private let tokenizerResult: Result<Tokenizer, BoraError>
 
     public var config: ModelConfig { files.config }
 
     public init(files: ModelFiles) throws(BoraError) {
         self.files = files
         self.weights = try ModelWeights(files: files)
+        do { tokenizerResult = .success(try Tokenizer.forModel(files)) } catch { tokenizerResult = .failure(error) }
+    }
+
+    /// The model's tokenizer; throws why there is none (a GGUF without tokenizer metadata, a
+    /// folder without tokenizer files, an unsupported tokenizer type).
+    public func tokenizer() throws(BoraError) -> Tokenizer { try tokenizerResult.get() }
+
+    /// The chat format for this model (from its chat template, or a named override).
+    public func chatFormat(named override: String? = nil) throws(BoraError) -> ChatFormatChoice {
+        let tokenizer = try tokenizer()
+        let detected = ChatFormat.detect(template: tokenizer.chatTemplate, tokenizer: tokenizer)
+        guard let override else { return detected }
+        guard let format = ChatFormat(rawValue: override) else {
+            throw .invalidArgument("unknown chat template '\(override)'; choose one of \(ChatFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return ChatFormatChoice(format: format, defaultSystemPrompt: format == detected.format ? detected.defaultSystemPrompt : nil, warning: nil)
     }
 
     /// Opens, validates and maps a model (GGUF file, Hugging Face folder or Mistral folder).

@@ -23,6 +23,9 @@ struct SentencePieceEncoder: Sendable {
     /// Pieces a merge may produce (normal, user-defined, unused).
     private let mergeable: [Bool]
     private let hasUnused: Bool
+    /// No piece holds "▁" after another character (only leading "▁" or runs of "▁"), so no merge can
+    /// cross the start of a word: words are merged separately, with small heaps, and give the same ids.
+    private let mergesStayInWords: Bool
     private let userDefined: SpecialTokenMatcher
     /// Hugging Face BPE merges (`tokenizer.json`): pair → rank. Nil: merge by vocabulary scores.
     private let pairRanks: PairRankTable?
@@ -34,6 +37,11 @@ struct SentencePieceEncoder: Sendable {
         self.pairRanks = pairRanks
         mergeable = vocabulary.types.map { $0 == .normal || $0 == .userDefined || $0 == .unused }
         hasUnused = vocabulary.types.contains(.unused)
+        mergesStayInWords = pairRanks == nil && !vocabulary.types.contains(.unused) && !zip(vocabulary.pieces, vocabulary.types).contains { piece, type in
+            guard type == .normal || type == .userDefined else { return false }
+            let scalars = Array(piece.unicodeScalars)
+            return scalars.indices.dropFirst().contains { scalars[$0] == "\u{2581}" && scalars[$0 - 1] != "\u{2581}" }
+        }
         userDefined = SpecialTokenMatcher(tokens: vocabulary.ids(ofType: [.userDefined]).map { (vocabulary.pieces[$0], $0) })
         var byteIDs = [Int32](repeating: -1, count: 256)
         for id in vocabulary.ids(ofType: [.byte]) {
@@ -106,6 +114,21 @@ struct SentencePieceEncoder: Sendable {
                     encodeNormalized(UnsafeBufferPointer(rebasing: buffer[start..<i]), into: &ids, merger: &merger)
                     start = i
                 }
+            } else if mergesStayInWords {
+                // Cut before each "▁" that follows another character.
+                var start = 0
+                var i = 3
+                while i <= buffer.count {
+                    if i == buffer.count || (buffer[i] == 0xE2 && i + 2 < buffer.count && buffer[i + 1] == 0x96 && buffer[i + 2] == 0x81
+                                             && !(buffer[i - 3] == 0xE2 && buffer[i - 2] == 0x96 && buffer[i - 1] == 0x81)) {
+                        encodeNormalized(UnsafeBufferPointer(rebasing: buffer[start..<i]), into: &ids, merger: &merger)
+                        start = i
+                        i += 3
+                    } else {
+                        i += 1
+                    }
+                }
+                if start < buffer.count { encodeNormalized(UnsafeBufferPointer(rebasing: buffer[start...]), into: &ids, merger: &merger) }
             } else {
                 encodeNormalized(buffer, into: &ids, merger: &merger)
             }

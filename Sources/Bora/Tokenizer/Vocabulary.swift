@@ -40,9 +40,10 @@ struct SpecialTokenMatcher: Sendable {
         }
         self.table = table
         lengthsByFirstByte = lengths.map { Array(Set($0)).sorted(by: >) }
+        isEmpty = lengths.allSatisfy { $0.isEmpty }
     }
 
-    var isEmpty: Bool { lengthsByFirstByte.allSatisfy(\.isEmpty) }
+    let isEmpty: Bool
 
     /// The longest token starting at `offset`: its byte length and id.
     @inline(__always)

@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+@testable import Bora
+
+/// The real SmolLM2-135M-Instruct Q4_1 GGUF (fetched by Tools/fetch-default-model.sh) against
+/// transformers loading the same file (Tools/make_smollm2_reference.py).
+@Suite struct DefaultModelTests {
+    struct Reference {
+        let ids: [Int]
+        let logits: [[Float]]
+        let greedyIDs: [Int]
+        let greedyMargins: [Double]
+
+        init() throws {
+            let json = try Fixtures.json(Fixtures.root + "/smollm2.reference.json")
+            ids = json["ids"]!.array!.map { $0.int! }
+            logits = json["logits"]!.array!.map { $0.array!.map { Float($0.double!) } }
+            greedyIDs = json["greedy_ids"]!.array!.map { $0.int! }
+            greedyMargins = json["greedy_margins"]!.array!.map { $0.double! }
+        }
+    }
+
+    static func model() throws -> LanguageModel? {
+        guard let path = Fixtures.defaultModel else {
+            #expect(!Fixtures.requireDefaultModel, "the default model is missing: run Tools/fetch-default-model.sh")
+            return nil
+        }
+        return try LanguageModel(path: path)
+    }
+
+    @Test func logitsAgreeWithTransformers() throws {
+        guard let model = try Self.model() else { return }
+        let reference = try Reference()
+        #expect(try model.tokenizer().encode("The capital of France is") == reference.ids)
+        let logits = try InferenceContext(model: model).evaluateAll(reference.ids)
+        for (position, (row, expected)) in zip(logits, reference.logits).enumerated() {
+            // Measured: max |Δ| ≈ 6e-5 over the 49152 logits (F32 accumulation order only).
+            #expect(maxAbsDifference(row, expected) < 1e-3, "position \(position)")
+        }
+    }
+
+    @Test func greedyAnswerIsParis() throws {
+        guard let model = try Self.model() else { return }
+        let reference = try Reference()
+        let tokenizer = try model.tokenizer()
+        let context = try InferenceContext(model: model)
+        var text = ""
+        let (tokens, stats) = try GreedyDecoder.run(prompt: reference.ids, context: context, tokenizer: tokenizer, maxTokens: 8) { text += $0 }
+        #expect(text.hasPrefix(" Paris"))
+        // Compare ids only over steps whose top-2 margin in the reference is comfortable (> 0.5).
+        let comfortable = reference.greedyMargins.prefix { $0 > 0.5 }.count
+        #expect(comfortable >= 5)
+        #expect(Array(tokens.prefix(comfortable)) == Array(reference.greedyIDs.prefix(comfortable)))
+        #expect(stats.promptTokens == 5 && stats.generatedTokens == 8 && stats.stopReason == .maxTokens)
+    }
+
+    /// The real binary: `bora run` on a text prompt streams the answer.
+    @Test func cliRunAnswersParis() throws {
+        guard Fixtures.defaultModel != nil || Fixtures.requireDefaultModel else { return }
+        let result = try runBora(["run", "-p", "The capital of France is", "-n", "6"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.hasPrefix("The capital of France is Paris"))
+        #expect(result.stderr.contains("tokens/s"))
+    }
+
+    @Test func cliInfoDescribesTheModel() throws {
+        guard Fixtures.defaultModel != nil || Fixtures.requireDefaultModel else { return }
+        let result = try runBora(["info"])
+        #expect(result.status == 0)
+        for expected in ["architecture        llama", "Q4_1: 210", "sliding window      none", "chat format         chatml", "KV cache per token  22 KiB in F16"] {
+            #expect(result.stdout.contains(expected), "missing \(expected)")
+        }
+    }
+}
+
+/// Runs the `bora` executable built next to the tests.
+func runBora(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let candidates = [".build/debug/bora", ".build/release/bora"].map { root.appendingPathComponent($0).path }
+    guard let binary = candidates.first(where: FileManager.default.isExecutableFile(atPath:)) else {
+        throw BoraError.fileNotFound(path: candidates[0])
+    }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: binary)
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let out = Pipe(), err = Pipe(), input = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = input
+    try process.run()
+    if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+    try input.fileHandleForWriting.close()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+}
