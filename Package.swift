@@ -21,7 +21,7 @@ let package = Package(
             name: "bora",
             dependencies: ["Bora", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .testTarget(name: "BoraTests", dependencies: ["Bora"], exclude: ["Fixtures"]),
+        .testTarget(name: "BoraTests", dependencies: ["Bora", "CBoraKernels"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,12 @@
+#define _GNU_SOURCE
 #include "CBoraKernels.h"
+
+#if defined(__linux__)
+#include <pthread.h>
+#include <sched.h>
+#endif
+
+static int isa_limit = 1 << 30;
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -14,6 +22,11 @@ int bora_cpu_has_avx2(void) {
 
 void bora_cpu_relax(void) { _mm_pause(); }
 
+int bora_isa(void) {
+    int best = bora_cpu_has_avx2() ? BORA_ISA_AVX2 : BORA_ISA_PORTABLE;
+    return best < isa_limit ? best : isa_limit;
+}
+
 #else
 
 int bora_cpu_has_avx2(void) { return 0; }
@@ -24,4 +37,24 @@ void bora_cpu_relax(void) {
 #endif
 }
 
+int bora_isa(void) { return BORA_ISA_PORTABLE; }
+
 #endif
+
+int bora_set_isa_limit(int isa) {
+    int previous = isa_limit;
+    isa_limit = isa;
+    return previous;
+}
+
+int bora_pin_thread(int cpu) {
+#if defined(__linux__)
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+#else
+    (void)cpu;
+    return 0;
+#endif
+}

@@ -57,7 +57,7 @@ import Testing
         let context = try InferenceContext(model: model, options: ContextOptions(maxContext: 4096))
         let cache = try #require(context.cache as? RollingKVCache)
         #expect(cache.slotCount == 8)
-        #expect(cache.byteCount == 2 * 3 * 2 * 8 * 16 * 4)
+        #expect(cache.byteCount == 2 * 3 * 2 * 8 * 16 * 2)  // F16: layers × K,V × KV heads × W × head dim × 2 bytes
         #expect(cache.maximumLength == nil)
         // A sequence far longer than the model's stated context still runs in W slots.
         let tokens = (0..<200).map { ($0 * 37) % 320 }

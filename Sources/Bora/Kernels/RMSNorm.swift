@@ -10,9 +10,7 @@ public enum RMSNorm {
             for r in 0..<rows {
                 let row = x + r * n
                 let meanSquare = bora_dot_f32(row, row, n) / Float(n)
-                let scale = 1 / (meanSquare + epsilon).squareRoot()
-                let dst = out + r * n
-                for i in 0..<n { dst[i] = row[i] * scale * g[i] }
+                bora_scale_mul(row, 1 / (meanSquare + epsilon).squareRoot(), g.baseAddress!, out + r * n, n)
             }
         }
     }

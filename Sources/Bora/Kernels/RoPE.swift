@@ -19,18 +19,26 @@ public struct RoPE: Sendable {
         }
     }
 
-    /// Rotates `heads` heads of `headDim` values at `x` for absolute position `position`.
-    /// `angles` must hold `headDim` floats (cos then sin of each frequency), reused across calls.
-    public func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, position: Int, angles: UnsafeMutablePointer<Float>) {
+    /// Fills `table` with `headDim` floats per position (cos of each frequency, then sin), once per
+    /// chunk: every layer rotates with the same angles.
+    public func fillTable(positions: Range<Int>, into table: UnsafeMutablePointer<Float>) {
         let half = headDim / 2
-        let p = Float(position)
-        for i in 0..<half {
-            // The angle is rounded to F32 first (as torch multiplies in F32); cos/sin are then
-            // evaluated in double and rounded, within an ulp of torch's F32 results.
-            let angle = Double(inverseFrequencies[i] * p)
-            angles[i] = Float(cos(angle))
-            angles[half + i] = Float(sin(angle))
+        for (t, position) in positions.enumerated() {
+            let row = table + t * headDim
+            let p = Float(position)
+            for i in 0..<half {
+                // The angle is rounded to F32 first (torch multiplies in F32); cos/sin are evaluated in
+                // double and rounded, within an ulp of torch's F32 results.
+                let angle = Double(inverseFrequencies[i] * p)
+                row[i] = Float(cos(angle))
+                row[half + i] = Float(sin(angle))
+            }
         }
+    }
+
+    /// Rotates `heads` heads of `headDim` values at `x` with one position's row of the table.
+    public func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, angles: UnsafePointer<Float>) {
+        let half = headDim / 2
         for h in 0..<heads {
             let v = x + h * headDim
             switch style {

@@ -2,15 +2,20 @@ import CBoraKernels
 
 /// Grouped-query attention of a chunk of queries over the cached keys plus the chunk's own keys,
 /// under one mask (`AttentionWindow.isVisible`). Decode is the case of a one-token chunk.
+///
+/// Work is split by (token, KV head): each key and value row is read once for all the query heads
+/// that share it.
 struct Attention {
     let headCount: Int
     let kvHeadCount: Int
     let headDim: Int
     let window: AttentionWindow
 
+    var group: Int { headCount / kvHeadCount }
+
     /// Scratch floats a thread needs when the cache holds `heldKeys` positions and the chunk has `chunk`.
-    static func workspaceFloats(heldKeys: Int, chunk: Int, headDim: Int) -> Int {
-        heldKeys + chunk + 2 * headDim
+    static func workspaceFloats(heldKeys: Int, chunk: Int, group: Int) -> Int {
+        group * (heldKeys + chunk)
     }
 
     /// - Parameters:
@@ -26,64 +31,63 @@ struct Attention {
         let held = cache.heldPositions(length: start)
         let queryWidth = headCount * headDim
         let kvWidth = kvHeadCount * headDim
-        let group = headCount / kvHeadCount
+        let group = self.group
         let scale = 1 / Float(headDim).squareRoot()
         let candidates = held.count + count
-        precondition(workspace.floatsPerThread >= Self.workspaceFloats(heldKeys: held.count, chunk: count, headDim: headDim))
+        let isHalf = cache.elementType == .f16
+        precondition(workspace.floatsPerThread >= Self.workspaceFloats(heldKeys: held.count, chunk: count, group: group))
 
-        pool.parallelFor(count * headCount) { items, thread in
-            let scores = workspace.floats(for: thread)
-            let converted = scores + candidates  // one F16 row converted to F32
+        pool.parallelFor(count * kvHeadCount) { items, thread in
+            let scratch = workspace.floats(for: thread)
             for item in items {
-                let t = item / headCount, head = item % headCount, kvHead = head / group
+                let t = item / kvHeadCount, kvHead = item % kvHeadCount
                 let position = start + t
-                let q = queries + t * queryWidth + head * headDim
                 let cachedKeys = cache.keys(layer: layer, head: kvHead)
                 let cachedValues = cache.values(layer: layer, head: kvHead)
+                let firstQuery = queries + t * queryWidth + kvHead * group * headDim
 
+                // Scores: group rows of `candidates` (cached keys oldest first, then the chunk's).
                 for (n, j) in held.enumerated() {
-                    if window.isVisible(query: position, key: j) {
-                        let k = row(cachedKeys, slot: cache.slot(of: j), type: cache.elementType, scratch: converted)
-                        scores[n] = bora_dot_f32(q, k, headDim) * scale
-                    } else {
-                        scores[n] = -.infinity
+                    let visible = window.isVisible(query: position, key: j)
+                    let offset = cache.slot(of: j) * headDim
+                    for g in 0..<group {
+                        let q = firstQuery + g * headDim
+                        scratch[g * candidates + n] = !visible ? -.infinity : isHalf
+                            ? bora_dot_f32_f16(q, cachedKeys.assumingMemoryBound(to: UInt16.self) + offset, headDim) * scale
+                            : bora_dot_f32(q, cachedKeys.assumingMemoryBound(to: Float.self) + offset, headDim) * scale
                     }
                 }
                 for u in 0..<count {
-                    let j = start + u
-                    scores[held.count + u] = window.isVisible(query: position, key: j)
-                        ? bora_dot_f32(q, keys + u * kvWidth + kvHead * headDim, headDim) * scale
-                        : -.infinity
+                    let visible = window.isVisible(query: position, key: start + u)
+                    let k = keys + u * kvWidth + kvHead * headDim
+                    for g in 0..<group {
+                        scratch[g * candidates + held.count + u] = visible ? bora_dot_f32(firstQuery + g * headDim, k, headDim) * scale : -.infinity
+                    }
                 }
-                Activations.softmax(scores, count: candidates)
+                for g in 0..<group { bora_softmax(scratch + g * candidates, candidates) }
 
-                let out = output + t * queryWidth + head * headDim
-                out.initialize(repeating: 0, count: headDim)
-                for (n, j) in held.enumerated() where scores[n] > 0 {
-                    let v = row(cachedValues, slot: cache.slot(of: j), type: cache.elementType, scratch: converted)
-                    accumulate(out, v, weight: scores[n])
+                let firstOut = output + t * queryWidth + kvHead * group * headDim
+                firstOut.initialize(repeating: 0, count: group * headDim)
+                for (n, j) in held.enumerated() {
+                    let offset = cache.slot(of: j) * headDim
+                    for g in 0..<group {
+                        let weight = scratch[g * candidates + n]
+                        guard weight > 0 else { continue }
+                        if isHalf {
+                            bora_axpy_f16(firstOut + g * headDim, weight, cachedValues.assumingMemoryBound(to: UInt16.self) + offset, headDim)
+                        } else {
+                            bora_axpy_f32(firstOut + g * headDim, weight, cachedValues.assumingMemoryBound(to: Float.self) + offset, headDim)
+                        }
+                    }
                 }
-                for u in 0..<count where scores[held.count + u] > 0 {
-                    accumulate(out, values + u * kvWidth + kvHead * headDim, weight: scores[held.count + u])
+                for u in 0..<count {
+                    let v = values + u * kvWidth + kvHead * headDim
+                    for g in 0..<group {
+                        let weight = scratch[g * candidates + held.count + u]
+                        if weight > 0 { bora_axpy_f32(firstOut + g * headDim, weight, v, headDim) }
+                    }
                 }
             }
         }
-    }
-
-    @inline(__always)
-    private func row(_ base: UnsafeMutableRawPointer, slot: Int, type: KVCacheType, scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
-        switch type {
-        case .f32:
-            return UnsafePointer(base.assumingMemoryBound(to: Float.self) + slot * headDim)
-        case .f16:
-            let source = base.assumingMemoryBound(to: UInt16.self) + slot * headDim
-            for i in 0..<headDim { scratch[i] = floatFromHalf(source[i]) }
-            return UnsafePointer(scratch)
-        }
-    }
-
-    @inline(__always)
-    private func accumulate(_ out: UnsafeMutablePointer<Float>, _ v: UnsafePointer<Float>, weight: Float) {
-        for i in 0..<headDim { out[i] += weight * v[i] }
     }
 }

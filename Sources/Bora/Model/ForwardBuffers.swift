@@ -13,7 +13,8 @@ final class ForwardBuffers {
     let up: UnsafeMutablePointer<Float>
     let down: UnsafeMutablePointer<Float>
     let logits: UnsafeMutablePointer<Float>
-    let ropeAngles: UnsafeMutablePointer<Float>
+    /// cos/sin of every RoPE frequency at each position of the chunk.
+    let ropeTable: UnsafeMutablePointer<Float>
     private var all: [UnsafeMutablePointer<Float>] = []
 
     init(config c: ModelConfig, chunk: Int) {
@@ -35,8 +36,8 @@ final class ForwardBuffers {
         up = make(feedForwardRows * c.feedForwardDim)
         down = make(feedForwardRows * c.embeddingDim)
         logits = make(logitRows * c.vocabularySize)
-        ropeAngles = make(c.headDim)
-        all = [hidden, normed, queries, keys, values, attention, gate, up, down, logits, ropeAngles]
+        ropeTable = make(chunk * c.headDim)
+        all = [hidden, normed, queries, keys, values, attention, gate, up, down, logits, ropeTable]
     }
 
     deinit { for p in all { p.deallocate() } }

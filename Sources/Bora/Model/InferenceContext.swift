@@ -1,3 +1,5 @@
+import CBoraKernels
+
 /// Options of an inference context.
 public struct ContextOptions: Sendable {
     /// Positions a full (non-rolling) cache can hold; defaults to the model's context length.
@@ -6,13 +8,17 @@ public struct ContextOptions: Sendable {
     public var chunkSize: Int?
     /// Worker threads, the caller included; defaults to the number of physical cores.
     public var threads: Int?
+    /// Storage of cached keys and values (F16 halves the memory and the attention's reads).
     public var kvCacheType: KVCacheType
+    public var kernels: KernelChoice
 
-    public init(maxContext: Int? = nil, chunkSize: Int? = nil, threads: Int? = nil, kvCacheType: KVCacheType = .f32) {
+    public init(maxContext: Int? = nil, chunkSize: Int? = nil, threads: Int? = nil,
+                kvCacheType: KVCacheType = .f16, kernels: KernelChoice = .fast) {
         self.maxContext = maxContext
         self.chunkSize = chunkSize
         self.threads = threads
         self.kvCacheType = kvCacheType
+        self.kernels = kernels
     }
 }
 
@@ -26,10 +32,12 @@ public final class InferenceContext {
     public let window: AttentionWindow
     public let chunkSize: Int
     public let pool: ThreadPool
+    public let kernels: KernelChoice
     /// Positions evaluated so far.
     public private(set) var length = 0
 
     private let buffers: ForwardBuffers
+    private let activations: Activations
     private let workspace: Workspace
     private let rope: RoPE
     private let attention: Attention
@@ -51,9 +59,12 @@ public final class InferenceContext {
         guard chunk >= 1 else { throw .invalidArgument("the chunk size must be at least 1, got \(chunk)") }
         chunkSize = min(chunk, cache.maximumLength ?? chunk)
         pool = ThreadPool(threads: options.threads)
+        kernels = options.kernels
         buffers = ForwardBuffers(config: c, chunk: chunkSize)
+        activations = Activations(capacity: max(chunkSize * max(c.embeddingDim, c.queryDim),
+                                                buffers.feedForwardRows * c.feedForwardDim))
         let widest = max(c.embeddingDim, c.feedForwardDim, c.queryDim)
-        let attentionFloats = Attention.workspaceFloats(heldKeys: cache.slotCount, chunk: chunkSize, headDim: c.headDim)
+        let attentionFloats = Attention.workspaceFloats(heldKeys: cache.slotCount, chunk: chunkSize, group: c.headCount / c.kvHeadCount)
         workspace = Workspace(threadCount: pool.threadCount, floatsPerThread: max(widest, attentionFloats))
         rope = RoPE(headDim: c.headDim, theta: c.ropeTheta, style: c.ropeStyle)
         attention = Attention(headCount: c.headCount, kvHeadCount: c.kvHeadCount, headDim: c.headDim, window: window)
@@ -109,31 +120,42 @@ public final class InferenceContext {
         for (t, token) in tokens.enumerated() {
             w.tokenEmbedding.dequantizeRow(token, into: b.hidden + t * dim)
         }
+        rope.fillTable(positions: start..<(start + n), into: b.ropeTable)
         for (l, layer) in w.layers.enumerated() {
             RMSNorm.apply(b.hidden, gain: layer.attentionNorm, epsilon: c.rmsNormEpsilon, rows: n, output: b.normed)
-            multiply(layer.query, b.normed, n, b.queries)
-            multiply(layer.key, b.normed, n, b.keys)
-            multiply(layer.value, b.normed, n, b.values)
+            activations.set(b.normed, rows: n, cols: dim)
+            multiply(layer.query, b.queries)
+            multiply(layer.key, b.keys)
+            multiply(layer.value, b.values)
             for t in 0..<n {
-                rope.apply(b.queries + t * c.queryDim, heads: c.headCount, position: start + t, angles: b.ropeAngles)
-                rope.apply(b.keys + t * c.kvDim, heads: c.kvHeadCount, position: start + t, angles: b.ropeAngles)
+                let angles = b.ropeTable + t * c.headDim
+                rope.apply(b.queries + t * c.queryDim, heads: c.headCount, angles: angles)
+                rope.apply(b.keys + t * c.kvDim, heads: c.kvHeadCount, angles: angles)
+            }
+            if cache.elementType == .f16 {
+                // The chunk attends to its own keys as the cache will hold them, so a position's
+                // logits do not depend on how the prompt was split into chunks.
+                bora_round_to_f16(b.keys, n * c.kvDim)
+                bora_round_to_f16(b.values, n * c.kvDim)
             }
             attention(queries: b.queries, keys: b.keys, values: b.values, count: n, start: start,
                       cache: cache, layer: l, output: b.attention, pool: pool, workspace: workspace)
             cache.store(layer: l, keys: b.keys, values: b.values, positions: start..<(start + n))
-            multiply(layer.attentionOutput, b.attention, n, b.normed)
-            add(b.normed, into: b.hidden, count: n * dim)
+            activations.set(b.attention, rows: n, cols: c.queryDim)
+            multiply(layer.attentionOutput, b.normed)
+            Elementwise.add(b.normed, into: b.hidden, count: n * dim)
 
             RMSNorm.apply(b.hidden, gain: layer.feedForwardNorm, epsilon: c.rmsNormEpsilon, rows: n, output: b.normed)
             var row = 0
             while row < n {
                 let rows = min(b.feedForwardRows, n - row)
-                let input = b.normed + row * dim
-                multiply(layer.feedForwardGate, input, rows, b.gate)
-                multiply(layer.feedForwardUp, input, rows, b.up)
-                Activations.siluMultiply(b.gate, b.up, count: rows * c.feedForwardDim)
-                multiply(layer.feedForwardDown, b.gate, rows, b.down)
-                add(b.down, into: b.hidden + row * dim, count: rows * dim)
+                activations.set(b.normed + row * dim, rows: rows, cols: dim)
+                multiply(layer.feedForwardGate, b.gate)
+                multiply(layer.feedForwardUp, b.up)
+                Elementwise.siluMultiply(b.gate, b.up, count: rows * c.feedForwardDim)
+                activations.set(b.gate, rows: rows, cols: c.feedForwardDim)
+                multiply(layer.feedForwardDown, b.down)
+                Elementwise.add(b.down, into: b.hidden + row * dim, count: rows * dim)
                 row += rows
             }
         }
@@ -143,7 +165,8 @@ public final class InferenceContext {
         while row < logitRows.upperBound {
             let rows = min(b.logitRows, logitRows.upperBound - row)
             RMSNorm.apply(b.hidden + row * dim, gain: w.outputNorm, epsilon: c.rmsNormEpsilon, rows: rows, output: b.normed)
-            multiply(w.output, b.normed, rows, b.logits)
+            activations.set(b.normed, rows: rows, cols: dim)
+            multiply(w.output, b.logits)
             for r in 0..<rows {
                 receive(UnsafeBufferPointer(start: b.logits + r * c.vocabularySize, count: c.vocabularySize), row + r)
             }
@@ -151,13 +174,9 @@ public final class InferenceContext {
         }
     }
 
+    /// `out = W · (the current activations)`.
     @inline(__always)
-    private func multiply(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ rows: Int, _ out: UnsafeMutablePointer<Float>) {
-        MatMul.reference(w, input: x, batch: rows, output: out, pool: pool, workspace: workspace)
-    }
-
-    @inline(__always)
-    private func add(_ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count { target[i] += source[i] }
+    private func multiply(_ w: WeightMatrix, _ out: UnsafeMutablePointer<Float>) {
+        MatMul.multiply(w, activations, output: out, kernels: kernels, pool: pool, workspace: workspace)
     }
 }

@@ -1,3 +1,5 @@
+import CBoraKernels
+
 /// How cached keys and values are stored.
 public enum KVCacheType: String, Sendable, CaseIterable {
     case f32, f16
@@ -50,12 +52,8 @@ extension KVCache {
                     (keyBase.assumingMemoryBound(to: Float.self) + offset).update(from: kSource, count: headDim)
                     (valueBase.assumingMemoryBound(to: Float.self) + offset).update(from: vSource, count: headDim)
                 case .f16:
-                    let kd = keyBase.assumingMemoryBound(to: UInt16.self) + offset
-                    let vd = valueBase.assumingMemoryBound(to: UInt16.self) + offset
-                    for i in 0..<headDim {
-                        kd[i] = halfFromFloat(kSource[i])
-                        vd[i] = halfFromFloat(vSource[i])
-                    }
+                    bora_f32_to_f16(kSource, keyBase.assumingMemoryBound(to: UInt16.self) + offset, headDim)
+                    bora_f32_to_f16(vSource, valueBase.assumingMemoryBound(to: UInt16.self) + offset, headDim)
                 }
             }
         }

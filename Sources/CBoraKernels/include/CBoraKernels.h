@@ -1,6 +1,6 @@
-// The innermost SIMD loops of Bora, and nothing else. Everything around them (blocking, threading,
-// model logic) is Swift. Each function has a portable body plus, where it pays, an AVX2/FMA/F16C
-// (x86-64) or NEON (arm64) body chosen at run time, so the package needs no unsafe build flags.
+// The innermost SIMD loops of Bora, and nothing else. Everything around them (blocking across
+// threads, model logic) is Swift. Each entry point has a portable body plus, where it pays, an
+// AVX2/FMA/F16C body (x86-64) chosen at run time, so the package needs no unsafe build flags.
 #ifndef CBORA_KERNELS_H
 #define CBORA_KERNELS_H
 
@@ -11,14 +11,69 @@
 extern "C" {
 #endif
 
-/// 1 when the running CPU has AVX2, FMA and F16C (x86-64), 0 otherwise. Cached after the first call.
+/// Weight storage types, in the order of Bora's `DType`.
+enum {
+    BORA_F32 = 0, BORA_F16 = 1, BORA_BF16 = 2, BORA_Q8_0 = 3, BORA_Q4_0 = 4, BORA_Q4_1 = 5,
+    BORA_Q5_0 = 6, BORA_Q5_1 = 7, BORA_Q4_K = 8, BORA_Q5_K = 9, BORA_Q6_K = 10,
+};
+
+/// Instruction sets the kernels may use.
+enum { BORA_ISA_PORTABLE = 0, BORA_ISA_AVX2 = 1 };
+
+/// The best instruction set the running CPU supports (cached), capped by `bora_set_isa_limit`.
+int bora_isa(void);
+/// Caps the instruction set (tests compare the paths); returns the previous cap.
+int bora_set_isa_limit(int isa);
+
+/// 1 when the running CPU has AVX2, FMA and F16C (x86-64), 0 otherwise.
 int bora_cpu_has_avx2(void);
 
 /// A short pause for spin-wait loops (PAUSE on x86, YIELD on arm64).
 void bora_cpu_relax(void);
 
+/// Pins the calling thread to one CPU (Linux; a no-op elsewhere). Returns 0 on success.
+int bora_pin_thread(int cpu);
+
+// ---- Activations quantized to 8 bits (once per matrix product) ----
+//
+// Rows of k floats (k a multiple of 32) become k int8 values `q`, one float scale `d` per 32
+// values (d = max|x| / 127) and, per 16 values, `s16` = d × (sum of those 16 q). The sums let
+// weight formats with an offset (Q4_0's −8, Q4_1's minimum, ...) be applied once per block.
+
+/// Quantizes `rows` rows of `k` floats (row stride `k`).
+void bora_quantize_q8(const float *x, int64_t k, int64_t rows, int8_t *q, float *d, float *s16);
+
+// ---- Matrix products: out[b * out_stride + r] = W[r] · x[b], r in [r0, r1), b in [0, batch) ----
+
+/// Quantized weights (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) times quantized activations.
+void bora_matmul_q(int type, const void *w, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                   const int8_t *xq, const float *xd, const float *xs16, int64_t batch,
+                   float *out, int64_t out_stride);
+
+/// Float weights (F32, F16, BF16) times float activations (row stride k).
+void bora_matmul_f(int type, const void *w, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                   const float *x, int64_t batch, float *out, int64_t out_stride);
+
+// ---- Vector helpers ----
+
 /// sum(a[i] * b[i]) over n floats.
 float bora_dot_f32(const float *a, const float *b, size_t n);
+/// sum(a[i] * half(b[i])) over n values.
+float bora_dot_f32_f16(const float *a, const uint16_t *b, size_t n);
+/// y[i] += a * x[i].
+void bora_axpy_f32(float *y, float a, const float *x, size_t n);
+/// y[i] += a * half(x[i]).
+void bora_axpy_f16(float *y, float a, const uint16_t *x, size_t n);
+/// Float → IEEE half with round-to-nearest-even.
+void bora_f32_to_f16(const float *x, uint16_t *y, size_t n);
+/// x[i] = float(half(x[i])): rounds values to what an F16 store would keep.
+void bora_round_to_f16(float *x, size_t n);
+/// out[i] = x[i] * scale * g[i].
+void bora_scale_mul(const float *x, float scale, const float *g, float *out, size_t n);
+/// gate[i] = gate[i] / (1 + exp(-gate[i])) * up[i].
+void bora_silu_mul(float *gate, const float *up, size_t n);
+/// In-place softmax over n values (entries of -inf get weight 0).
+void bora_softmax(float *x, size_t n);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,35 @@
+// Dispatch of the matrix products to the best path the CPU allows.
+#include "CBoraKernels.h"
+
+void bora_matmul_q_portable(int type, const uint8_t *w, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                            const int8_t *xq, const float *xd, const float *xs16, int64_t batch, float *out, int64_t os);
+void bora_matmul_f_portable(int type, const uint8_t *w, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                            const float *x, int64_t batch, float *out, int64_t os);
+#if defined(__x86_64__)
+void bora_matmul_q_avx2(int type, const uint8_t *w, size_t rb, int64_t k, int64_t r0, int64_t r1, const int8_t *xq,
+                        const float *xd, const float *xs16, int64_t batch, float *out, int64_t os);
+void bora_matmul_f_avx2(int type, const uint8_t *w, size_t rb, int64_t k, int64_t r0, int64_t r1, const float *x,
+                        int64_t batch, float *out, int64_t os);
+#endif
+
+void bora_matmul_q(int type, const void *w, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                   const int8_t *xq, const float *xd, const float *xs16, int64_t batch, float *out, int64_t out_stride) {
+#if defined(__x86_64__)
+    if (bora_isa() >= BORA_ISA_AVX2) {
+        bora_matmul_q_avx2(type, w, row_bytes, k, r0, r1, xq, xd, xs16, batch, out, out_stride);
+        return;
+    }
+#endif
+    bora_matmul_q_portable(type, w, row_bytes, k, r0, r1, xq, xd, xs16, batch, out, out_stride);
+}
+
+void bora_matmul_f(int type, const void *w, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                   const float *x, int64_t batch, float *out, int64_t out_stride) {
+#if defined(__x86_64__)
+    if (bora_isa() >= BORA_ISA_AVX2) {
+        bora_matmul_f_avx2(type, w, row_bytes, k, r0, r1, x, batch, out, out_stride);
+        return;
+    }
+#endif
+    bora_matmul_f_portable(type, w, row_bytes, k, r0, r1, x, batch, out, out_stride);
+}

@@ -1,0 +1,61 @@
+#include "CBoraKernels.h"
+#include <math.h>
+
+static void quantize_block_portable(const float *x, int8_t *q, float *d, float *s16) {
+    float amax = 0;
+    for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
+    float scale = amax / 127.0f, inverse = scale > 0 ? 1.0f / scale : 0;
+    int sa = 0, sb = 0;
+    for (int i = 0; i < 32; i++) {
+        int v = (int)lrintf(x[i] * inverse);
+        q[i] = (int8_t)v;
+        if (i < 16) sa += v; else sb += v;
+    }
+    *d = scale;
+    s16[0] = scale * (float)sa;
+    s16[1] = scale * (float)sb;
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+__attribute__((target("avx2,fma")))
+static void quantize_block_avx2(const float *x, int8_t *q, float *d, float *s16) {
+    __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8), v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+                             _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    float amax = _mm_cvtss_f32(m4);
+    float scale = amax / 127.0f, inverse = scale > 0 ? 1.0f / scale : 0;
+    const __m256 mul = _mm256_set1_ps(inverse);
+    // Round to nearest even, as lrintf does in the portable path.
+    __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, mul)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, mul));
+    __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, mul)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, mul));
+    __m256i sum_a = _mm256_add_epi32(i0, i1), sum_b = _mm256_add_epi32(i2, i3);
+    __m128i ha = _mm_add_epi32(_mm256_castsi256_si128(sum_a), _mm256_extracti128_si256(sum_a, 1));
+    __m128i hb = _mm_add_epi32(_mm256_castsi256_si128(sum_b), _mm256_extracti128_si256(sum_b, 1));
+    ha = _mm_hadd_epi32(ha, hb);
+    ha = _mm_hadd_epi32(ha, ha);
+    __m256i p01 = _mm256_packs_epi32(i0, i1), p23 = _mm256_packs_epi32(i2, i3);
+    __m256i p = _mm256_packs_epi16(p01, p23);
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)q, p);
+    *d = scale;
+    s16[0] = scale * (float)_mm_extract_epi32(ha, 0);
+    s16[1] = scale * (float)_mm_extract_epi32(ha, 1);
+}
+#endif
+
+void bora_quantize_q8(const float *x, int64_t k, int64_t rows, int8_t *q, float *d, float *s16) {
+    int64_t blocks = k / 32;
+#if defined(__x86_64__)
+    if (bora_isa() >= BORA_ISA_AVX2) {
+        for (int64_t b = 0; b < rows * blocks; b++) quantize_block_avx2(x + 32 * b, q + 32 * b, d + b, s16 + 2 * b);
+        return;
+    }
+#endif
+    for (int64_t b = 0; b < rows * blocks; b++) quantize_block_portable(x + 32 * b, q + 32 * b, d + b, s16 + 2 * b);
+}

@@ -1,0 +1,204 @@
+import CBoraKernels
+import Testing
+@testable import Bora
+
+/// The fast kernels against the scalar reference, on random data whose shapes are not multiples of
+/// the tiles (4 or 2 weight rows × 4 activation rows), the threads or the 64-row activation chunks.
+@Suite(.serialized) struct KernelTests {
+    struct RNG {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func float() -> Float { Float(next() >> 40) / Float(1 << 24) * 2 - 1 }
+    }
+
+    /// Random blocks of `dtype` with finite, moderate float16 scales.
+    static func randomWeights(_ dtype: DType, rows: Int, cols: Int, rng: inout RNG) -> [UInt8] {
+        let blocks = rows * cols / dtype.blockSize
+        var bytes = (0..<(blocks * dtype.blockBytes)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let scaleOffsets: [Int]
+        switch dtype {
+        case .q8_0, .q4_0, .q5_0: scaleOffsets = [0]
+        case .q4_1, .q5_1, .q4_K, .q5_K: scaleOffsets = [0, 2]
+        case .q6_K: scaleOffsets = [208]
+        default: scaleOffsets = []
+        }
+        for b in 0..<blocks {
+            for offset in scaleOffsets {
+                let half = halfFromFloat(rng.float() * 0.05)
+                bytes[b * dtype.blockBytes + offset] = UInt8(half & 0xFF)
+                bytes[b * dtype.blockBytes + offset + 1] = UInt8(half >> 8)
+            }
+        }
+        if !dtype.isQuantized {
+            let values = (0..<(rows * cols)).map { _ in rng.float() }
+            switch dtype {
+            case .f32: bytes = values.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian) { Array($0) } }
+            case .f16: bytes = values.flatMap { v in withUnsafeBytes(of: halfFromFloat(v).littleEndian) { Array($0) } }
+            default: bytes = values.flatMap { v in withUnsafeBytes(of: UInt16(v.bitPattern >> 16).littleEndian) { Array($0) } }
+            }
+        }
+        return bytes
+    }
+
+    static func dequantized(_ dtype: DType, _ bytes: [UInt8], rows: Int, cols: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: rows * cols)
+        bytes.withUnsafeBytes { raw in
+            out.withUnsafeMutableBufferPointer { QuantBlocks.dequantize(dtype, raw.baseAddress!, count: rows * cols, into: $0.baseAddress!) }
+        }
+        return out
+    }
+
+    static let quantizedTypes: [DType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K]
+    static let shapes: [(rows: Int, batch: Int)] = [(13, 1), (7, 3), (9, 6), (6, 70)]
+
+    /// Exact: the kernel's result equals the dot of the dequantized weights with the dequantized
+    /// 8-bit activations, up to F32 rounding. Justified: it also stays within the activation
+    /// quantization bound (each activation off by at most half its block's scale) of the F32 product.
+    @Test(arguments: quantizedTypes)
+    func quantizedMatmulMatchesReference(dtype: DType) {
+        var rng = RNG(state: UInt64(dtype.ggmlType) * 7919)
+        let cols = dtype.blockSize == 256 ? 512 : 96
+        for (rows, batch) in Self.shapes {
+            let weights = Self.randomWeights(dtype, rows: rows, cols: cols, rng: &rng)
+            let w = Self.dequantized(dtype, weights, rows: rows, cols: cols)
+            let x = (0..<(batch * cols)).map { _ in rng.float() * 3 }
+            var q = [Int8](repeating: 0, count: batch * cols)
+            var d = [Float](repeating: 0, count: batch * cols / 32)
+            var s16 = [Float](repeating: 0, count: batch * cols / 16)
+            bora_quantize_q8(x, Int64(cols), Int64(batch), &q, &d, &s16)
+            for isa in [Int32(BORA_ISA_AVX2), Int32(BORA_ISA_PORTABLE)] {
+                let previous = bora_set_isa_limit(isa)
+                defer { _ = bora_set_isa_limit(previous) }
+                var out = [Float](repeating: .nan, count: batch * rows)
+                // Two row ranges, as two threads would split them.
+                let split = rows / 2 + 1
+                bora_matmul_q(dtype.kernelCode, weights, weights.count / rows, Int64(cols), 0, Int64(split), q, d, s16, Int64(batch), &out, Int64(rows))
+                bora_matmul_q(dtype.kernelCode, weights, weights.count / rows, Int64(cols), Int64(split), Int64(rows), q, d, s16, Int64(batch), &out, Int64(rows))
+                for b in 0..<batch {
+                    for r in 0..<rows {
+                        var exact = 0.0, float = 0.0, magnitude = 0.0, bound = 0.0
+                        for i in 0..<cols {
+                            let wi = Double(w[r * cols + i])
+                            let dx = Double(d[(b * cols + i) / 32])
+                            exact += wi * dx * Double(q[b * cols + i])
+                            float += wi * Double(x[b * cols + i])
+                            magnitude += abs(wi * dx * Double(q[b * cols + i]))
+                            bound += abs(wi) * dx / 2
+                        }
+                        let got = Double(out[b * rows + r])
+                        #expect(abs(got - exact) <= 1e-5 * magnitude + 1e-6, "\(dtype) isa \(isa) [\(b), \(r)]: \(got) vs \(exact)")
+                        #expect(abs(got - float) <= bound * 1.001 + 1e-5 * magnitude + 1e-6, "\(dtype) isa \(isa): beyond the quantization bound")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test(arguments: [DType.f32, .f16, .bf16])
+    func floatMatmulMatchesReference(dtype: DType) {
+        var rng = RNG(state: 99)
+        let cols = 75  // not a multiple of 8: exercises the scalar tail
+        for (rows, batch) in Self.shapes {
+            let weights = Self.randomWeights(dtype, rows: rows, cols: cols, rng: &rng)
+            let w = Self.dequantized(dtype, weights, rows: rows, cols: cols)
+            let x = (0..<(batch * cols)).map { _ in rng.float() }
+            for isa in [Int32(BORA_ISA_AVX2), Int32(BORA_ISA_PORTABLE)] {
+                let previous = bora_set_isa_limit(isa)
+                defer { _ = bora_set_isa_limit(previous) }
+                var out = [Float](repeating: .nan, count: batch * rows)
+                bora_matmul_f(dtype.kernelCode, weights, weights.count / rows, Int64(cols), 0, Int64(rows), x, Int64(batch), &out, Int64(rows))
+                for b in 0..<batch {
+                    for r in 0..<rows {
+                        var exact = 0.0, magnitude = 0.0
+                        for i in 0..<cols {
+                            exact += Double(w[r * cols + i]) * Double(x[b * cols + i])
+                            magnitude += abs(Double(w[r * cols + i]) * Double(x[b * cols + i]))
+                        }
+                        #expect(abs(Double(out[b * rows + r]) - exact) <= 1e-6 * magnitude + 1e-7, "\(dtype) isa \(isa)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func activationQuantization() {
+        var rng = RNG(state: 5)
+        let cols = 128, rows = 3
+        var x = (0..<(rows * cols)).map { _ in rng.float() * 10 }
+        x[5] = 0; x[40] = -12.7; x[64..<96] = ArraySlice(repeating: 0, count: 32)  // an all-zero block
+        var results: [[Float]] = []
+        var qs: [[Int8]] = []
+        for isa in [Int32(BORA_ISA_AVX2), Int32(BORA_ISA_PORTABLE)] {
+            let previous = bora_set_isa_limit(isa)
+            var q = [Int8](repeating: 0, count: rows * cols)
+            var d = [Float](repeating: 0, count: rows * cols / 32)
+            var s16 = [Float](repeating: 0, count: rows * cols / 16)
+            bora_quantize_q8(x, Int64(cols), Int64(rows), &q, &d, &s16)
+            _ = bora_set_isa_limit(previous)
+            for block in 0..<(rows * cols / 32) {
+                let values = x[(32 * block)..<(32 * block + 32)]
+                #expect(d[block] == (values.map(abs).max()! / 127))
+                for i in 0..<32 {
+                    let error = abs(Float(q[32 * block + i]) * d[block] - x[32 * block + i])
+                    #expect(error <= d[block] / 2 * 1.0001)
+                }
+                for half in 0..<2 {
+                    let sum = (0..<16).reduce(0) { $0 + Int(q[32 * block + 16 * half + $1]) }
+                    #expect(s16[2 * block + half] == d[block] * Float(sum))
+                }
+            }
+            results.append(d + s16)
+            qs.append(q)
+        }
+        #expect(results[0] == results[1] && qs[0] == qs[1], "AVX2 and portable quantization differ")
+    }
+
+    @Test func vectorHelpers() {
+        var rng = RNG(state: 11)
+        for n in [1, 7, 8, 31, 32, 33, 128, 131] {
+            let a = (0..<n).map { _ in rng.float() }
+            let b = (0..<n).map { _ in rng.float() }
+            var halves = [UInt16](repeating: 0, count: n)
+            bora_f32_to_f16(b, &halves, n)
+            #expect(halves == b.map(halfFromFloat))
+            var rounded = b
+            bora_round_to_f16(&rounded, n)
+            #expect(rounded == halves.map(floatFromHalf))
+            // A dot with F16 storage equals the dot with the rounded F32 values, bit for bit.
+            #expect(bora_dot_f32_f16(a, halves, n) == bora_dot_f32(a, rounded, n))
+            let exact = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            #expect(abs(Double(bora_dot_f32(a, b, n)) - exact) < 1e-5)
+            var y = a, y16 = a
+            bora_axpy_f32(&y, 0.5, b, n)
+            bora_axpy_f16(&y16, 0.5, halves, n)
+            for i in 0..<n {
+                #expect(abs(y[i] - (a[i] + 0.5 * b[i])) < 1e-6)
+                #expect(y16[i] == a[i] + 0.5 * rounded[i] || abs(y16[i] - (a[i] + 0.5 * rounded[i])) < 1e-6)
+            }
+            var s = a + [-.infinity]
+            bora_softmax(&s, n + 1)
+            #expect(abs(s.reduce(0, +) - 1) < 1e-5 && s[n] == 0)
+        }
+    }
+
+    @Test func threadPoolCoversEveryIndexOnce() {
+        let pool = ThreadPool(threads: 3)
+        for count in [0, 1, 2, 5, 64, 1001] {
+            let hits = UnsafeMutablePointer<Int>.allocate(capacity: max(count, 1))
+            hits.initialize(repeating: 0, count: max(count, 1))
+            for _ in 0..<50 {
+                pool.parallelFor(count, granularity: 4) { range, _ in
+                    for i in range { hits[i] += 1 }
+                }
+            }
+            for i in 0..<count { #expect(hits[i] == 50) }
+            hits.deallocate()
+        }
+    }
+}
