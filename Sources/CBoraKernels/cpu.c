@@ -22,8 +22,18 @@ int bora_cpu_has_avx2(void) {
 
 void bora_cpu_relax(void) { _mm_pause(); }
 
+static int cpu_has_avx512_vnni(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = bora_cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                 __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    }
+    return cached;
+}
+
 int bora_isa(void) {
-    int best = bora_cpu_has_avx2() ? BORA_ISA_AVX2 : BORA_ISA_PORTABLE;
+    int best = cpu_has_avx512_vnni() ? BORA_ISA_AVX512_VNNI : bora_cpu_has_avx2() ? BORA_ISA_AVX2 : BORA_ISA_PORTABLE;
     return best < isa_limit ? best : isa_limit;
 }
 

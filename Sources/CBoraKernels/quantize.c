@@ -1,7 +1,7 @@
 #include "CBoraKernels.h"
 #include <math.h>
 
-static void quantize_block_portable(const float *x, int8_t *q, float *d, float *s16) {
+static void quantize_block_portable(const float *x, int8_t *q, float *d, float *s16, int32_t *sum32) {
     float amax = 0;
     for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
     float scale = amax / 127.0f, inverse = scale > 0 ? 1.0f / scale : 0;
@@ -14,13 +14,14 @@ static void quantize_block_portable(const float *x, int8_t *q, float *d, float *
     *d = scale;
     s16[0] = scale * (float)sa;
     s16[1] = scale * (float)sb;
+    *sum32 = sa + sb;
 }
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 
 __attribute__((target("avx2,fma")))
-static void quantize_block_avx2(const float *x, int8_t *q, float *d, float *s16) {
+static void quantize_block_avx2(const float *x, int8_t *q, float *d, float *s16, int32_t *sum32) {
     __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8), v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
     const __m256 sign = _mm256_set1_ps(-0.0f);
     __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
@@ -44,18 +45,20 @@ static void quantize_block_avx2(const float *x, int8_t *q, float *d, float *s16)
     p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     _mm256_storeu_si256((__m256i *)q, p);
     *d = scale;
-    s16[0] = scale * (float)_mm_extract_epi32(ha, 0);
-    s16[1] = scale * (float)_mm_extract_epi32(ha, 1);
+    int32_t sa = _mm_extract_epi32(ha, 0), sb = _mm_extract_epi32(ha, 1);
+    s16[0] = scale * (float)sa;
+    s16[1] = scale * (float)sb;
+    *sum32 = sa + sb;
 }
 #endif
 
-void bora_quantize_q8(const float *x, int64_t k, int64_t rows, int8_t *q, float *d, float *s16) {
+void bora_quantize_q8(const float *x, int64_t k, int64_t rows, int8_t *q, float *d, float *s16, int32_t *sum32) {
     int64_t blocks = k / 32;
 #if defined(__x86_64__)
     if (bora_isa() >= BORA_ISA_AVX2) {
-        for (int64_t b = 0; b < rows * blocks; b++) quantize_block_avx2(x + 32 * b, q + 32 * b, d + b, s16 + 2 * b);
+        for (int64_t b = 0; b < rows * blocks; b++) quantize_block_avx2(x + 32 * b, q + 32 * b, d + b, s16 + 2 * b, sum32 + b);
         return;
     }
 #endif
-    for (int64_t b = 0; b < rows * blocks; b++) quantize_block_portable(x + 32 * b, q + 32 * b, d + b, s16 + 2 * b);
+    for (int64_t b = 0; b < rows * blocks; b++) quantize_block_portable(x + 32 * b, q + 32 * b, d + b, s16 + 2 * b, sum32 + b);
 }

@@ -14,7 +14,7 @@ struct InfoCommand: ParsableCommand {
 
     func run() throws {
         let path = try DefaultModel.resolve(model)
-        let model = try LanguageModel(path: path, options: ModelLoadOptions(slidingWindow: slidingWindow))
+        let model = try LanguageModel(path: path, options: ModelLoadOptions(slidingWindow: slidingWindow, repackWeights: false))
         let c = model.config
         let files = model.files
         let summaries = files.tensors.tensorSummaries

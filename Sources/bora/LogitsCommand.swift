@@ -24,6 +24,15 @@ struct LogitsCommand: ParsableCommand {
     @Option(name: [.customShort("t"), .long], help: "Threads.")
     var threads: Int?
 
+    @Option(help: "Kernels: fast or reference.")
+    var kernels: String = "fast"
+
+    @Flag(help: "Keep weights in their file layout (no repacking for the CPU's fastest kernels).")
+    var noRepack = false
+
+    @Option(help: "KV cache type: f16 or f32.")
+    var kvCache: String = "f16"
+
     @Flag(help: "Print JSON.")
     var json = false
 
@@ -35,8 +44,11 @@ struct LogitsCommand: ParsableCommand {
             return id
         }
         guard !tokens.isEmpty else { throw ValidationError("--ids is empty") }
-        let model = try LanguageModel(path: self.model, options: ModelLoadOptions(slidingWindow: slidingWindow))
-        let context = try InferenceContext(model: model, options: ContextOptions(chunkSize: chunk, threads: threads))
+        guard let kernelChoice = KernelChoice(rawValue: kernels) else { throw ValidationError("--kernels must be fast or reference") }
+        guard let cacheType = KVCacheType(rawValue: kvCache) else { throw ValidationError("--kv-cache must be f16 or f32") }
+        let model = try LanguageModel(path: self.model, options: ModelLoadOptions(slidingWindow: slidingWindow, repackWeights: !noRepack))
+        let context = try InferenceContext(model: model, options: ContextOptions(
+            chunkSize: chunk, threads: threads, kvCacheType: cacheType, kernels: kernelChoice))
         let all = try context.evaluateAll(tokens)
         let selected: [Int]
         switch positions {

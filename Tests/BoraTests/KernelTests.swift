@@ -1,3 +1,4 @@
+import Foundation
 import CBoraKernels
 import Testing
 @testable import Bora
@@ -71,7 +72,8 @@ import Testing
             var q = [Int8](repeating: 0, count: batch * cols)
             var d = [Float](repeating: 0, count: batch * cols / 32)
             var s16 = [Float](repeating: 0, count: batch * cols / 16)
-            bora_quantize_q8(x, Int64(cols), Int64(batch), &q, &d, &s16)
+            var sum32 = [Int32](repeating: 0, count: batch * cols / 32)
+            bora_quantize_q8(x, Int64(cols), Int64(batch), &q, &d, &s16, &sum32)
             for isa in [Int32(BORA_ISA_AVX2), Int32(BORA_ISA_PORTABLE)] {
                 let previous = bora_set_isa_limit(isa)
                 defer { _ = bora_set_isa_limit(previous) }
@@ -95,6 +97,52 @@ import Testing
                         #expect(abs(got - exact) <= 1e-5 * magnitude + 1e-6, "\(dtype) isa \(isa) [\(b), \(r)]: \(got) vs \(exact)")
                         #expect(abs(got - float) <= bound * 1.001 + 1e-5 * magnitude + 1e-6, "\(dtype) isa \(isa): beyond the quantization bound")
                     }
+                }
+            }
+        }
+    }
+
+    /// A weight matrix over bytes written to a temporary file (as a model's would be mapped).
+    static func matrix(_ dtype: DType, _ bytes: [UInt8], rows: Int, cols: Int, name: String) throws -> WeightMatrix {
+        let path = Fixtures.temporaryFile(name)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let file = try MappedFile(path: path)
+        let tensor = TensorData(name: name, dtype: dtype, shape: [rows, cols], pointer: file.base, byteCount: bytes.count, file: file)
+        return try WeightMatrix(tensor, rows: rows, cols: cols)
+    }
+
+    /// The whole product as the model runs it (`MatMul.multiply`): repacked groups of 16 rows on
+    /// VNNI CPUs, the tail rows row-major, threads splitting the groups, activation rows in tiles of 6
+    /// and chunks of 128 — exact against the dequantized weights and 8-bit activations.
+    @Test(arguments: [DType.q4_0, .q4_1, .q8_0, .q4_K])
+    func repackedMatmulMatchesReference(dtype: DType) throws {
+        var rng = RNG(state: 4242 &+ UInt64(dtype.ggmlType))
+        let cols = dtype.blockSize == 256 ? 512 : 96
+        let pool = ThreadPool(threads: 2)
+        let workspace = Workspace(threadCount: 2, floatsPerThread: cols)
+        for (rows, batch) in [(37, 1), (48, 1), (53, 7), (37, 131), (16, 2), (9, 3)] {
+            let bytes = Self.randomWeights(dtype, rows: rows, cols: cols, rng: &rng)
+            var w = try Self.matrix(dtype, bytes, rows: rows, cols: cols, name: "packed-\(dtype.rawValue)-\(rows)-\(batch)")
+            let repacked = w.repackIfSupported()
+            #expect(repacked == (bora_packed_supported(dtype.kernelCode) != 0 && rows >= 16))
+            let wf = Self.dequantized(dtype, bytes, rows: rows, cols: cols)
+            let x = (0..<(batch * cols)).map { _ in rng.float() * 2 }
+            let activations = Activations(capacity: batch * cols)
+            x.withUnsafeBufferPointer { activations.set($0.baseAddress!, rows: batch, cols: cols) }
+            var out = [Float](repeating: .nan, count: batch * rows)
+            x.withUnsafeBufferPointer { _ in
+                out.withUnsafeMutableBufferPointer { MatMul.multiply(w, activations, output: $0.baseAddress!, kernels: .fast, pool: pool, workspace: workspace) }
+            }
+            let quantized = activations.quantized(pool: pool)
+            for b in 0..<batch {
+                for r in 0..<rows {
+                    var exact = 0.0, magnitude = 0.0
+                    for i in 0..<cols {
+                        let xi = Double(quantized.d[(b * cols + i) / 32]) * Double(quantized.q[b * cols + i])
+                        exact += Double(wf[r * cols + i]) * xi
+                        magnitude += abs(Double(wf[r * cols + i]) * xi)
+                    }
+                    #expect(abs(Double(out[b * rows + r]) - exact) <= 1e-5 * magnitude + 1e-6, "\(dtype) \(rows)×\(batch) [\(b), \(r)]")
                 }
             }
         }
@@ -139,7 +187,8 @@ import Testing
             var q = [Int8](repeating: 0, count: rows * cols)
             var d = [Float](repeating: 0, count: rows * cols / 32)
             var s16 = [Float](repeating: 0, count: rows * cols / 16)
-            bora_quantize_q8(x, Int64(cols), Int64(rows), &q, &d, &s16)
+            var sum32 = [Int32](repeating: 0, count: rows * cols / 32)
+            bora_quantize_q8(x, Int64(cols), Int64(rows), &q, &d, &s16, &sum32)
             _ = bora_set_isa_limit(previous)
             for block in 0..<(rows * cols / 32) {
                 let values = x[(32 * block)..<(32 * block + 32)]
@@ -152,8 +201,9 @@ import Testing
                     let sum = (0..<16).reduce(0) { $0 + Int(q[32 * block + 16 * half + $1]) }
                     #expect(s16[2 * block + half] == d[block] * Float(sum))
                 }
+                #expect(Int(sum32[block]) == (0..<32).reduce(0) { $0 + Int(q[32 * block + $1]) })
             }
-            results.append(d + s16)
+            results.append(d + s16 + sum32.map(Float.init))
             qs.append(q)
         }
         #expect(results[0] == results[1] && qs[0] == qs[1], "AVX2 and portable quantization differ")

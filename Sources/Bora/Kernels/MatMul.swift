@@ -34,6 +34,7 @@ public final class Activations: @unchecked Sendable {
     private let q: UnsafeMutablePointer<Int8>
     private let d: UnsafeMutablePointer<Float>
     private let s16: UnsafeMutablePointer<Float>
+    private let sum32: UnsafeMutablePointer<Int32>
     private(set) var floats: UnsafePointer<Float>
     private(set) var rows = 0
     private(set) var cols = 0
@@ -45,6 +46,7 @@ public final class Activations: @unchecked Sendable {
         q = .allocate(capacity: capacity)
         d = .allocate(capacity: capacity / 32 + 1)
         s16 = .allocate(capacity: capacity / 16 + 2)
+        sum32 = .allocate(capacity: capacity / 32 + 1)
         floats = UnsafePointer(d)
     }
 
@@ -52,6 +54,7 @@ public final class Activations: @unchecked Sendable {
         q.deallocate()
         d.deallocate()
         s16.deallocate()
+        sum32.deallocate()
     }
 
     /// Points at new rows (nothing is copied); the previous quantization is forgotten.
@@ -64,17 +67,43 @@ public final class Activations: @unchecked Sendable {
     }
 
     /// The rows quantized to 8 bits in blocks of 32 (computed on first use).
-    func quantized(pool: ThreadPool) -> (q: UnsafePointer<Int8>, d: UnsafePointer<Float>, s16: UnsafePointer<Float>) {
+    func quantized(pool: ThreadPool) -> Quantized {
         if !isQuantized {
-            let blocks = cols / 32
-            let (x, q, d, s16, cols) = (floats, self.q, self.d, self.s16, self.cols)
-            pool.parallelFor(rows) { range, _ in
-                bora_quantize_q8(x + range.lowerBound * cols, Int64(cols), Int64(range.count),
-                                 q + range.lowerBound * cols, d + range.lowerBound * blocks, s16 + 2 * range.lowerBound * blocks)
-            }
+            pool.run(quantizeJob)
             isQuantized = true
         }
-        return (UnsafePointer(q), UnsafePointer(d), UnsafePointer(s16))
+        return Quantized(q: q, d: d, s16: s16, sum32: sum32)
+    }
+
+    private lazy var quantizeJob = QuantizeJob(self)
+    lazy var productJob = MatMul.ProductJob()
+
+    private final class QuantizeJob: ParallelJob {
+        unowned let owner: Activations
+        init(_ owner: Activations) { self.owner = owner }
+
+        func execute(thread: Int, threads: Int) {
+            let a = owner
+            let range = ThreadPool.share(of: a.rows, thread: thread, threads: threads)
+            guard !range.isEmpty else { return }
+            let b = range.lowerBound * (a.cols / 32)
+            bora_quantize_q8(a.floats + range.lowerBound * a.cols, Int64(a.cols), Int64(range.count),
+                             a.q + range.lowerBound * a.cols, a.d + b, a.s16 + 2 * b, a.sum32 + b)
+        }
+    }
+
+    struct Quantized {
+        let q: UnsafePointer<Int8>
+        let d: UnsafePointer<Float>
+        let s16: UnsafePointer<Float>
+        let sum32: UnsafePointer<Int32>
+
+        init(q: UnsafeMutablePointer<Int8>, d: UnsafeMutablePointer<Float>, s16: UnsafeMutablePointer<Float>, sum32: UnsafeMutablePointer<Int32>) {
+            self.q = UnsafePointer(q)
+            self.d = UnsafePointer(d)
+            self.s16 = UnsafePointer(s16)
+            self.sum32 = UnsafePointer(sum32)
+        }
     }
 }
 
@@ -93,18 +122,45 @@ public enum MatMul {
             reference(w, input: x.floats, batch: batch, output: out, pool: pool, workspace: workspace)
             return
         }
-        let (code, data, rowBytes, k, rows) = (w.dtype.kernelCode, w.data, w.rowBytes, Int64(w.cols), Int64(w.rows))
-        if w.dtype.isQuantized {
-            let (q, d, s16) = x.quantized(pool: pool)
-            pool.parallelFor(w.rows, granularity: rowGranularity) { range, _ in
-                bora_matmul_q(code, data, rowBytes, k, Int64(range.lowerBound), Int64(range.upperBound),
-                              q, d, s16, Int64(batch), out, rows)
-            }
-        } else {
-            let input = x.floats
-            pool.parallelFor(w.rows, granularity: rowGranularity) { range, _ in
-                bora_matmul_f(code, data, rowBytes, k, Int64(range.lowerBound), Int64(range.upperBound),
-                              input, Int64(batch), out, rows)
+        let job = x.productJob
+        job.weights = w
+        job.quantized = w.dtype.isQuantized ? x.quantized(pool: pool) : nil
+        job.floats = x.floats
+        job.batch = batch
+        job.output = out
+        pool.run(job)
+        job.weights = nil
+    }
+
+    /// One product, split across threads by rows (or by groups of 16 rows for repacked weights).
+    final class ProductJob: ParallelJob {
+        var weights: WeightMatrix?
+        var quantized: Activations.Quantized?
+        var floats: UnsafePointer<Float>?
+        var batch = 0
+        var output: UnsafeMutablePointer<Float>?
+
+        func execute(thread: Int, threads: Int) {
+            guard let w = weights, let out = output else { return }
+            let (code, data, rowBytes, k, rows, batch) = (w.dtype.kernelCode, w.data, w.rowBytes, Int64(w.cols), Int64(w.rows), Int64(batch))
+            if let packed = w.packed, let x = quantized {
+                let groups = ThreadPool.share(of: packed.groups, thread: thread, threads: threads)
+                if !groups.isEmpty {
+                    bora_matmul_packed(code, packed.bytes, k, Int64(groups.lowerBound), Int64(groups.upperBound),
+                                       x.q, x.d, x.s16, x.sum32, batch, out, rows)
+                }
+                // Rows past the last group of 16 keep the original layout; the last thread takes them.
+                if thread == threads - 1 && 16 * packed.groups < w.rows {
+                    bora_matmul_q(code, data, rowBytes, k, Int64(16 * packed.groups), rows, x.q, x.d, x.s16, batch, out, rows)
+                }
+            } else if let x = quantized {
+                let range = ThreadPool.share(of: w.rows, granularity: MatMul.rowGranularity, thread: thread, threads: threads)
+                guard !range.isEmpty else { return }
+                bora_matmul_q(code, data, rowBytes, k, Int64(range.lowerBound), Int64(range.upperBound), x.q, x.d, x.s16, batch, out, rows)
+            } else if let input = floats {
+                let range = ThreadPool.share(of: w.rows, granularity: MatMul.rowGranularity, thread: thread, threads: threads)
+                guard !range.isEmpty else { return }
+                bora_matmul_f(code, data, rowBytes, k, Int64(range.lowerBound), Int64(range.upperBound), input, batch, out, rows)
             }
         }
     }

@@ -6,6 +6,11 @@ import Glibc
 import Darwin
 #endif
 
+/// Work that every thread of a pool runs a share of.
+public protocol ParallelJob: AnyObject {
+    func execute(thread: Int, threads: Int)
+}
+
 /// A persistent pool of worker threads for data-parallel kernels.
 ///
 /// Decode issues a few hundred small matrix products per token, so dispatch must cost about a
@@ -23,7 +28,7 @@ public final class ThreadPool: @unchecked Sendable {
     private var condition = pthread_cond_t()
     private var threads: [pthread_t] = []
     /// The job of the current epoch; only touched by the caller between `epoch` bumps.
-    private var job: ((Int) -> Void)?
+    private var job: (any ParallelJob)?
     /// Spin iterations before a worker sleeps (roughly 50–200 µs).
     private let spinLimit = 20_000
 
@@ -69,37 +74,53 @@ public final class ThreadPool: @unchecked Sendable {
         init(pool: ThreadPool, index: Int) { self.pool = pool; self.index = index }
     }
 
-    /// Runs `body(thread)` once on every thread of the pool (0..<threadCount) and returns when all are done.
-    /// Not reentrant: `body` must not call `run` again.
-    public func run(_ body: (Int) -> Void) {
-        if threadCount == 1 { body(0); return }
-        withoutActuallyEscaping(body) { escapable in
-            job = escapable
-            pending.store(threadCount - 1, ordering: .sequentiallyConsistent)
-            epoch.add(1, ordering: .sequentiallyConsistent)
-            if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
-                pthread_mutex_lock(&mutex)
-                pthread_cond_broadcast(&condition)
-                pthread_mutex_unlock(&mutex)
-            }
-            escapable(0)
-            while pending.load(ordering: .acquiring) > 0 { bora_cpu_relax() }
-            job = nil
+    /// Runs `job.execute` once on every thread of the pool and returns when all are done. Dispatch
+    /// allocates nothing, so hot paths keep their jobs in objects made once. Not reentrant.
+    public func run(_ job: any ParallelJob) {
+        if threadCount == 1 { job.execute(thread: 0, threads: 1); return }
+        self.job = job
+        pending.store(threadCount - 1, ordering: .sequentiallyConsistent)
+        epoch.add(1, ordering: .sequentiallyConsistent)
+        if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+            pthread_mutex_lock(&mutex)
+            pthread_cond_broadcast(&condition)
+            pthread_mutex_unlock(&mutex)
         }
+        job.execute(thread: 0, threads: threadCount)
+        while pending.load(ordering: .acquiring) > 0 { bora_cpu_relax() }
+        self.job = nil
     }
 
-    /// Splits `0..<count` into one contiguous range per thread (rounded to multiples of `granularity`)
-    /// and runs `body(range, thread)` on each non-empty range in parallel.
+    /// Runs `body(thread)` once on every thread (a convenience that allocates a little per call:
+    /// for setup work and tests, not per-token paths).
+    public func run(_ body: (Int) -> Void) {
+        withoutActuallyEscaping(body) { escapable in run(ClosureJob(escapable)) }
+    }
+
+    private final class ClosureJob: ParallelJob {
+        let body: (Int) -> Void
+        init(_ body: @escaping (Int) -> Void) { self.body = body }
+        func execute(thread: Int, threads: Int) { body(thread) }
+    }
+
+    /// The share of `0..<count` that thread `thread` of `threads` takes: contiguous ranges, in
+    /// multiples of `granularity` except the last.
+    public static func share(of count: Int, granularity: Int = 1, thread: Int, threads: Int) -> Range<Int> {
+        let units = (count + granularity - 1) / granularity
+        let start = min(count, units * thread / threads * granularity)
+        let end = min(count, units * (thread + 1) / threads * granularity)
+        return start..<max(start, end)
+    }
+
+    /// Splits `0..<count` into one contiguous range per thread (see `share`) and runs
+    /// `body(range, thread)` on each non-empty range in parallel.
     public func parallelFor(_ count: Int, granularity: Int = 1, _ body: (Range<Int>, Int) -> Void) {
         guard count > 0 else { return }
         let units = (count + granularity - 1) / granularity
-        let workers = min(threadCount, units)
-        if workers <= 1 { body(0..<count, 0); return }
+        if min(threadCount, units) <= 1 { body(0..<count, 0); return }
         run { thread in
-            guard thread < workers else { return }
-            let start = units * thread / workers * granularity
-            let end = min(count, units * (thread + 1) / workers * granularity)
-            if start < end { body(start..<end, thread) }
+            let range = ThreadPool.share(of: count, granularity: granularity, thread: thread, threads: self.threadCount)
+            if !range.isEmpty { body(range, thread) }
         }
     }
 
@@ -125,7 +146,7 @@ public final class ThreadPool: @unchecked Sendable {
             }
             if stopping.load(ordering: .relaxed) { return }
             seen = epoch.load(ordering: .acquiring)
-            job?(index)
+            job?.execute(thread: index, threads: threadCount)
             pending.subtract(1, ordering: .releasing)
         }
     }

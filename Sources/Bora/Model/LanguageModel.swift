@@ -9,9 +9,9 @@ public final class LanguageModel: Sendable {
 
     public var config: ModelConfig { files.config }
 
-    public init(files: ModelFiles) throws(BoraError) {
+    public init(files: ModelFiles, repackWeights: Bool = true) throws(BoraError) {
         self.files = files
-        self.weights = try ModelWeights(files: files)
+        self.weights = try ModelWeights(files: files, repack: repackWeights)
         do { tokenizerResult = .success(try Tokenizer.forModel(files)) } catch { tokenizerResult = .failure(error) }
     }
 
@@ -32,7 +32,7 @@ public final class LanguageModel: Sendable {
 
     /// Opens, validates and maps a model (GGUF file, Hugging Face folder or Mistral folder).
     public convenience init(path: String, options: ModelLoadOptions = .init()) throws(BoraError) {
-        try self.init(files: ModelFiles.open(path: path, options: options))
+        try self.init(files: ModelFiles.open(path: path, options: options), repackWeights: options.repackWeights)
     }
 
     /// Loads a model off the caller's executor.

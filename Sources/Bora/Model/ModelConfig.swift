@@ -66,8 +66,12 @@ public struct ModelLoadOptions: Sendable {
     /// the key, so W = 4096 must be restored by hand); `.some(0)` turns the window off; nil keeps
     /// what the file says.
     public var slidingWindow: Int?
+    /// Repack quantized weights at load into the layout of the CPU's fastest kernels (AVX-512 VNNI),
+    /// when it has them. Costs a copy of those weights in memory; off keeps the weights mapped only.
+    public var repackWeights: Bool
 
-    public init(slidingWindow: Int? = nil) {
+    public init(slidingWindow: Int? = nil, repackWeights: Bool = true) {
         self.slidingWindow = slidingWindow
+        self.repackWeights = repackWeights
     }
 }

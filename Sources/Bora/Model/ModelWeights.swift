@@ -24,7 +24,7 @@ public struct ModelWeights: Sendable {
     /// The LM head; the token embedding itself when the model ties them.
     public let output: WeightMatrix
 
-    public init(files: ModelFiles) throws(BoraError) {
+    public init(files: ModelFiles, repack: Bool = true) throws(BoraError) {
         let c = files.config
         let naming = files.naming
         let source = files.tensors
@@ -50,27 +50,40 @@ public struct ModelWeights: Sendable {
             }
         }
 
+        // Matrices used in products (not the embedding, which is only looked up row by row).
+        func product(_ role: WeightRole, _ layer: Int, _ rows: Int, _ cols: Int) throws(BoraError) -> WeightMatrix {
+            var m = try matrix(role, layer, rows, cols)
+            if repack { _ = m.repackIfSupported() }
+            return m
+        }
         tokenEmbedding = try matrix(.tokenEmbedding, 0, c.vocabularySize, c.embeddingDim)
         outputNorm = try vector(.outputNorm)
         if c.tiedEmbeddings, try source.tensor(named: naming.name(.output)) == nil {
-            output = tokenEmbedding
+            var tied = tokenEmbedding
+            if repack { _ = tied.repackIfSupported() }
+            output = tied
         } else {
-            output = try matrix(.output, 0, c.vocabularySize, c.embeddingDim)
+            output = try product(.output, 0, c.vocabularySize, c.embeddingDim)
         }
         var layers: [LayerWeights] = []
         for l in 0..<c.layerCount {
             layers.append(LayerWeights(
                 attentionNorm: try vector(.attentionNorm, l),
-                query: try matrix(.query, l, c.queryDim, c.embeddingDim),
-                key: try matrix(.key, l, c.kvDim, c.embeddingDim),
-                value: try matrix(.value, l, c.kvDim, c.embeddingDim),
-                attentionOutput: try matrix(.attentionOutput, l, c.embeddingDim, c.queryDim),
+                query: try product(.query, l, c.queryDim, c.embeddingDim),
+                key: try product(.key, l, c.kvDim, c.embeddingDim),
+                value: try product(.value, l, c.kvDim, c.embeddingDim),
+                attentionOutput: try product(.attentionOutput, l, c.embeddingDim, c.queryDim),
                 feedForwardNorm: try vector(.feedForwardNorm, l),
-                feedForwardGate: try matrix(.feedForwardGate, l, c.feedForwardDim, c.embeddingDim),
-                feedForwardUp: try matrix(.feedForwardUp, l, c.feedForwardDim, c.embeddingDim),
-                feedForwardDown: try matrix(.feedForwardDown, l, c.embeddingDim, c.feedForwardDim)))
+                feedForwardGate: try product(.feedForwardGate, l, c.feedForwardDim, c.embeddingDim),
+                feedForwardUp: try product(.feedForwardUp, l, c.feedForwardDim, c.embeddingDim),
+                feedForwardDown: try product(.feedForwardDown, l, c.embeddingDim, c.feedForwardDim)))
         }
         self.layers = layers
+    }
+
+    /// Bytes of repacked weights held in memory besides the mapped file.
+    public var packedBytes: Int {
+        layers.reduce(0) { $0 + $1.matrices.reduce(0) { $0 + ($1.packed?.byteCount ?? 0) } } + (output.packed?.byteCount ?? 0)
     }
 
     /// Bytes of weights read per decoded token (every matrix once, plus one embedding row).

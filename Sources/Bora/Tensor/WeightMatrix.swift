@@ -1,3 +1,6 @@
+import CBoraKernels
+import Dispatch
+
 /// A `rows × cols` weight matrix in any supported dtype, row-major, read in place from its file.
 /// Row `r` holds output feature `r`; a product with an activation vector gives `rows` outputs.
 public struct WeightMatrix: @unchecked Sendable {
@@ -9,6 +12,8 @@ public struct WeightMatrix: @unchecked Sendable {
     public let rowBytes: Int
     /// Keeps the mapping alive.
     let storage: TensorData
+    /// The rows repacked for the AVX-512 VNNI kernels (whole groups of 16), when the CPU runs them.
+    public private(set) var packed: PackedMatrix?
 
     public init(_ tensor: TensorData, rows expectedRows: Int, cols expectedCols: Int) throws(BoraError) {
         guard tensor.shape == [expectedRows, expectedCols] else {
@@ -32,6 +37,14 @@ public struct WeightMatrix: @unchecked Sendable {
 
     public var byteCount: Int { rows * rowBytes }
 
+    /// Repacks the weights for the CPU's fastest kernels if it has some for this format; returns
+    /// whether it did. See matmul_vnni.c for why repacking pays.
+    mutating func repackIfSupported() -> Bool {
+        guard packed == nil, bora_packed_supported(dtype.kernelCode) != 0, rows >= 16 else { return false }
+        packed = PackedMatrix(self)
+        return true
+    }
+
     @inline(__always)
     public func rowPointer(_ row: Int) -> UnsafeRawPointer { data + row * rowBytes }
 
@@ -39,4 +52,25 @@ public struct WeightMatrix: @unchecked Sendable {
     public func dequantizeRow(_ row: Int, into out: UnsafeMutablePointer<Float>) {
         QuantBlocks.dequantize(dtype, rowPointer(row), count: cols, into: out)
     }
+}
+
+/// Weights in the interleaved layout of the VNNI kernels, in memory of their own.
+public final class PackedMatrix: @unchecked Sendable {
+    public let groups: Int
+    public let byteCount: Int
+    let bytes: UnsafeMutableRawPointer
+
+    init(_ w: WeightMatrix) {
+        groups = w.rows / 16
+        byteCount = bora_packed_bytes(w.dtype.kernelCode, Int64(groups), Int64(w.cols))
+        bytes = .allocate(byteCount: max(byteCount, 1), alignment: 64)
+        let groups = self.groups
+        let parts = min(groups, 64)
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let g0 = groups * part / parts, g1 = groups * (part + 1) / parts
+            bora_pack(w.dtype.kernelCode, w.data, w.rowBytes, Int64(w.cols), Int64(g0), Int64(g1), self.bytes)
+        }
+    }
+
+    deinit { bytes.deallocate() }
 }

@@ -18,7 +18,7 @@ enum {
 };
 
 /// Instruction sets the kernels may use.
-enum { BORA_ISA_PORTABLE = 0, BORA_ISA_AVX2 = 1 };
+enum { BORA_ISA_PORTABLE = 0, BORA_ISA_AVX2 = 1, BORA_ISA_AVX512_VNNI = 2 };
 
 /// The best instruction set the running CPU supports (cached), capped by `bora_set_isa_limit`.
 int bora_isa(void);
@@ -37,11 +37,12 @@ int bora_pin_thread(int cpu);
 // ---- Activations quantized to 8 bits (once per matrix product) ----
 //
 // Rows of k floats (k a multiple of 32) become k int8 values `q`, one float scale `d` per 32
-// values (d = max|x| / 127) and, per 16 values, `s16` = d × (sum of those 16 q). The sums let
-// weight formats with an offset (Q4_0's −8, Q4_1's minimum, ...) be applied once per block.
+// values (d = max|x| / 127), per 16 values `s16` = d × (sum of those 16 q), and per 32 values the
+// integer sum `sum32` of the q. The sums let weight formats with an offset (Q4_0's −8, Q4_1's
+// minimum, ...) be applied once per block.
 
 /// Quantizes `rows` rows of `k` floats (row stride `k`).
-void bora_quantize_q8(const float *x, int64_t k, int64_t rows, int8_t *q, float *d, float *s16);
+void bora_quantize_q8(const float *x, int64_t k, int64_t rows, int8_t *q, float *d, float *s16, int32_t *sum32);
 
 // ---- Matrix products: out[b * out_stride + r] = W[r] · x[b], r in [r0, r1), b in [0, batch) ----
 
@@ -53,6 +54,26 @@ void bora_matmul_q(int type, const void *w, size_t row_bytes, int64_t k, int64_t
 /// Float weights (F32, F16, BF16) times float activations (row stride k).
 void bora_matmul_f(int type, const void *w, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
                    const float *x, int64_t batch, float *out, int64_t out_stride);
+
+/// Reads n bytes (n a multiple of 128) as fast as possible; returns a checksum so the reads stay.
+uint64_t bora_read_bytes(const void *p, size_t n);
+
+// ---- Weights repacked for AVX-512 VNNI ----
+//
+// Groups of 16 rows are interleaved so that one 512-bit multiply-add serves 16 rows against one
+// broadcast group of 4 activations, and the 16 rows' block scales load as one vector. Supported:
+// Q8_0, Q4_0, Q4_1, Q4_K. Rows past the last whole group stay in the original layout.
+
+/// 1 when packed products exist for `type` and the CPU runs them.
+int bora_packed_supported(int type);
+/// Bytes of the packed form of `groups` groups of 16 rows of k elements.
+size_t bora_packed_bytes(int type, int64_t groups, int64_t k);
+/// Packs groups [g0, g1) of the row-major weights into `packed` (which holds all groups).
+void bora_pack(int type, const void *w, size_t row_bytes, int64_t k, int64_t g0, int64_t g1, void *packed);
+/// Outputs of rows [16·g0, 16·g1) from packed weights.
+void bora_matmul_packed(int type, const void *packed, int64_t k, int64_t g0, int64_t g1,
+                        const int8_t *xq, const float *xd, const float *xs16, const int32_t *xsum32,
+                        int64_t batch, float *out, int64_t out_stride);
 
 // ---- Vector helpers ----
 

@@ -1,0 +1,30 @@
+// The memory-bandwidth probe behind `bora bench`: a streaming read, the access pattern of decode.
+#include "CBoraKernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+__attribute__((target("avx2")))
+static uint64_t read_avx2(const void *p, size_t n) {
+    const __m256i *v = (const __m256i *)p;
+    __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
+    for (size_t i = 0; i < n / 32; i += 4) {
+        a = _mm256_add_epi64(a, _mm256_loadu_si256(v + i));
+        b = _mm256_add_epi64(b, _mm256_loadu_si256(v + i + 1));
+        c = _mm256_add_epi64(c, _mm256_loadu_si256(v + i + 2));
+        d = _mm256_add_epi64(d, _mm256_loadu_si256(v + i + 3));
+    }
+    a = _mm256_add_epi64(_mm256_add_epi64(a, b), _mm256_add_epi64(c, d));
+    return (uint64_t)_mm256_extract_epi64(a, 0) + (uint64_t)_mm256_extract_epi64(a, 1) +
+           (uint64_t)_mm256_extract_epi64(a, 2) + (uint64_t)_mm256_extract_epi64(a, 3);
+}
+#endif
+
+uint64_t bora_read_bytes(const void *p, size_t n) {
+#if defined(__x86_64__)
+    if (bora_isa() >= BORA_ISA_AVX2) return read_avx2(p, n);
+#endif
+    const uint64_t *v = (const uint64_t *)p;
+    uint64_t a = 0, b = 0, c = 0, d = 0;
+    for (size_t i = 0; i < n / 8; i += 4) { a += v[i]; b += v[i + 1]; c += v[i + 2]; d += v[i + 3]; }
+    return a + b + c + d;
+}
