@@ -18,8 +18,8 @@ enum DefaultModel {
     }
 }
 
-func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+func printError(_ text: String, newline: Bool = true) {
+    FileHandle.standardError.write(Data((newline ? text + "\n" : text).utf8))
 }
 
 /// Unbuffered write to standard output, for streamed text.

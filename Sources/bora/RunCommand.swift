@@ -6,41 +6,65 @@ struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run", abstract: "Generate text from a prompt, streaming it as it is produced.")
 
-    @Argument(help: "Model: a GGUF file, a Hugging Face folder or a Mistral folder (default: SmolLM2-135M-Instruct).")
-    var model: String?
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var sampling: SamplingOptions
 
     @Option(name: [.short, .long], help: "The prompt.")
     var prompt: String
 
-    @Option(name: [.customShort("n"), .customLong("n-predict")], help: "Tokens to generate at most.")
-    var maxTokens = 128
+    @Flag(help: "Wrap the prompt in the model's chat format (as one user message).")
+    var chat = false
 
-    @Option(name: [.customShort("t"), .long], help: "Threads (default: physical cores).")
-    var threads: Int?
+    @Option(help: "System prompt (with --chat).")
+    var system: String?
 
-    @Option(name: .customLong("sliding-window"), help: "Override the sliding window W (0 turns it off).")
-    var slidingWindow: Int?
+    @Option(name: .customLong("chat-template"), help: "Chat format: mistral-v1, mistral-v3, llama2, zephyr or chatml (default: from the model).")
+    var chatTemplate: String?
 
-    @Option(name: .customLong("max-context"), help: "Positions the KV cache holds (default: the model's context length).")
-    var maxContext: Int?
+    @Flag(help: "Print one JSON object (text, token ids, stop reason, timings) instead of streaming.")
+    var json = false
 
     func run() throws {
-        let path = try DefaultModel.resolve(model)
-        let model = try LanguageModel(path: path, options: ModelLoadOptions(slidingWindow: slidingWindow))
-        let tokenizer = try model.tokenizer()
-        for warning in tokenizer.warnings { printError("warning: \(warning)") }
-        let context = try InferenceContext(model: model, options: ContextOptions(maxContext: maxContext, threads: threads))
-        let ids = tokenizer.encode(prompt)
-        guard ids.count <= context.cache.maximumLength ?? .max else {
-            throw BoraError.contextOverflow(needed: ids.count, capacity: context.cache.maximumLength!)
+        let parameters = try sampling.parameters()
+        let model = try modelOptions.load()
+        let generator = try Generator(model: model, options: modelOptions.contextOptions)
+        let ids: [Int]
+        if chat {
+            let choice = try model.chatFormat(named: chatTemplate)
+            if let warning = choice.warning { printError("warning: \(warning)") }
+            var messages: [ChatMessage] = []
+            if let system { messages.append(.system(system)) }
+            messages.append(.user(prompt))
+            ids = try choice.format.encode(messages, tokenizer: generator.tokenizer, defaultSystemPrompt: choice.defaultSystemPrompt)
+        } else {
+            ids = generator.tokenizer.encode(prompt)
         }
-        writeOut(prompt)
-        let (_, stats) = try GreedyDecoder.run(prompt: ids, context: context, tokenizer: tokenizer, maxTokens: maxTokens) { text in
-            writeOut(text)
+        if !json && !chat { writeOut(prompt) }
+        var text = ""
+        var tokens: [Int] = []
+        let stats = try generator.generate(prompt: ids, parameters: parameters, startOfText: chat) { event in
+            switch event {
+            case .text(let piece):
+                text += piece
+                if !json { writeOut(piece) }
+            case .token(let token):
+                tokens.append(token.id)
+            case .finished:
+                break
+            }
         }
-        writeOut("\n")
-        printError(String(format: "prompt: %d tokens, %.1f tokens/s | generation: %d tokens, %.1f tokens/s | stop: %@",
-                          stats.promptTokens, stats.promptTokensPerSecond, stats.generatedTokens,
-                          stats.generationTokensPerSecond, stats.stopReason.rawValue))
+        if json {
+            let object: [String: Any] = [
+                "text": text, "tokens": tokens, "stop_reason": stats.stopReason.rawValue,
+                "prompt_tokens": stats.promptTokens, "generated_tokens": stats.generatedTokens,
+                "time_to_first_token": stats.timeToFirstToken,
+                "prompt_tokens_per_second": stats.promptTokensPerSecond,
+                "generation_tokens_per_second": stats.generationTokensPerSecond,
+            ]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+        } else {
+            writeOut("\n")
+            printError(statsLine(stats))
+        }
     }
 }

@@ -21,11 +21,12 @@ public struct RoPE: Sendable {
 
     /// Fills `table` with `headDim` floats per position (cos of each frequency, then sin), once per
     /// chunk: every layer rotates with the same angles.
-    public func fillTable(positions: Range<Int>, into table: UnsafeMutablePointer<Float>) {
+    /// `offset` is added to every position (a negative one gives the rotation back by that much).
+    public func fillTable(positions: Range<Int>, into table: UnsafeMutablePointer<Float>, offset: Int = 0) {
         let half = headDim / 2
         for (t, position) in positions.enumerated() {
             let row = table + t * headDim
-            let p = Float(position)
+            let p = Float(position + offset)
             for i in 0..<half {
                 // The angle is rounded to F32 first (torch multiplies in F32); cos/sin are evaluated in
                 // double and rounded, within an ulp of torch's F32 results.

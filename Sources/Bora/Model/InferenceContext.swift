@@ -2,7 +2,9 @@ import CBoraKernels
 
 /// Options of an inference context.
 public struct ContextOptions: Sendable {
-    /// Positions a full (non-rolling) cache can hold; defaults to the model's context length.
+    /// The most positions the context holds. Models without a sliding window: the KV cache's size
+    /// (default: the model's context length). Sliding-window models keep only W positions in their
+    /// rolling cache and may run past their context length; this caps them (default: no cap).
     public var maxContext: Int?
     /// Tokens per prefill chunk; defaults to W for sliding-window models, 512 otherwise.
     public var chunkSize: Int?
@@ -35,6 +37,8 @@ public final class InferenceContext {
     public let kernels: KernelChoice
     /// Positions evaluated so far.
     public private(set) var length = 0
+    /// The most positions this context can hold (nil: unbounded, a rolling cache without a cap).
+    public let positionLimit: Int?
 
     private let buffers: ForwardBuffers
     private let activations: Activations
@@ -45,15 +49,19 @@ public final class InferenceContext {
     public init(model: LanguageModel, options: ContextOptions = .init()) throws(BoraError) {
         let c = model.config
         self.model = model
-        let maxContext = options.maxContext ?? c.contextLength
-        guard maxContext >= 1 else { throw .invalidArgument("the context must hold at least one position, got \(maxContext)") }
+        if let requested = options.maxContext, requested < 1 {
+            throw .invalidArgument("the context must hold at least one position, got \(requested)")
+        }
         // A window at least as long as the context never hides a key: plain causal attention then.
-        if let w = c.slidingWindow, w < maxContext {
+        if let w = c.slidingWindow, w < (options.maxContext ?? c.contextLength) {
             window = AttentionWindow(size: w)
             cache = RollingKVCache(layers: c.layerCount, kvHeads: c.kvHeadCount, headDim: c.headDim, window: w, type: options.kvCacheType)
+            positionLimit = options.maxContext
         } else {
+            let capacity = options.maxContext ?? c.contextLength
             window = AttentionWindow(size: nil)
-            cache = FullKVCache(layers: c.layerCount, kvHeads: c.kvHeadCount, headDim: c.headDim, capacity: maxContext, type: options.kvCacheType)
+            cache = FullKVCache(layers: c.layerCount, kvHeads: c.kvHeadCount, headDim: c.headDim, capacity: capacity, type: options.kvCacheType)
+            positionLimit = capacity
         }
         let chunk = options.chunkSize ?? window.size ?? 512
         guard chunk >= 1 else { throw .invalidArgument("the chunk size must be at least 1, got \(chunk)") }
@@ -72,6 +80,57 @@ public final class InferenceContext {
 
     /// Forgets the sequence.
     public func reset() { length = 0 }
+
+    /// Whether the sequence can be cut back to its first `newLength` positions: always with a full
+    /// cache; with a rolling cache only while no position has been overwritten.
+    public func canTruncate(to newLength: Int) -> Bool {
+        guard newLength >= 0, newLength <= length else { return false }
+        return newLength == length || cache.maximumLength != nil || length <= cache.slotCount
+    }
+
+    /// Forgets every position from `newLength` on, keeping the cache of the ones before.
+    public func truncate(to newLength: Int) throws(BoraError) {
+        guard canTruncate(to: newLength) else {
+            throw .invalidArgument("cannot cut the sequence back to \(newLength) of \(length) positions: the rolling cache has overwritten them")
+        }
+        length = newLength
+    }
+
+    /// Context shift for a full cache: keeps the first `keep` positions, drops the next `discard`,
+    /// and moves the rest down, rotating their keys to their new positions (RoPE rotations compose,
+    /// so one rotation by −discard does it).
+    public func shift(keep: Int, discard: Int) throws(BoraError) {
+        guard cache.maximumLength != nil, keep >= 0, discard > 0, keep + discard <= length else {
+            throw .invalidArgument("cannot shift: keep \(keep), discard \(discard) of \(length) positions")
+        }
+        let c = model.config
+        let hd = c.headDim
+        let angles = buffers.ropeTable
+        rope.fillTable(positions: 0..<1, into: angles, offset: -discard)
+        let row = workspace.floats(for: 0)
+        let half = cache.elementType == .f16
+        for layer in 0..<c.layerCount {
+            for head in 0..<c.kvHeadCount {
+                let keys = cache.keys(layer: layer, head: head), values = cache.values(layer: layer, head: head)
+                let bytes = cache.elementType.bytesPerElement
+                for position in (keep + discard)..<length {
+                    let from = cache.slot(of: position) * hd, to = cache.slot(of: position - discard) * hd
+                    if half {
+                        let k = keys.assumingMemoryBound(to: UInt16.self)
+                        for i in 0..<hd { row[i] = floatFromHalf(k[from + i]) }
+                        rope.apply(row, heads: 1, angles: angles)
+                        bora_f32_to_f16(row, k + to, hd)
+                    } else {
+                        let k = keys.assumingMemoryBound(to: Float.self)
+                        (k + to).update(from: k + from, count: hd)
+                        rope.apply(k + to, heads: 1, angles: angles)
+                    }
+                    (values + to * bytes).copyMemory(from: values + from * bytes, byteCount: hd * bytes)
+                }
+            }
+        }
+        length -= discard
+    }
 
     /// Feeds `tokens` and returns the logits after the last one (valid until the next call).
     @discardableResult
@@ -93,7 +152,7 @@ public final class InferenceContext {
         let c = model.config
         guard !tokens.isEmpty else { throw .invalidArgument("no tokens to evaluate") }
         for t in tokens where t < 0 || t >= c.vocabularySize { throw .invalidTokenID(t, vocabularySize: c.vocabularySize) }
-        if let limit = cache.maximumLength, length + tokens.count > limit {
+        if let limit = positionLimit, length + tokens.count > limit {
             throw .contextOverflow(needed: length + tokens.count, capacity: limit)
         }
         var offset = 0

@@ -9,9 +9,10 @@ public final class LanguageModel: Sendable {
 
     public var config: ModelConfig { files.config }
 
-    public init(files: ModelFiles, repackWeights: Bool = true) throws(BoraError) {
+    /// - Parameter progress: called with the fraction of the weights prepared (0 to 1).
+    public init(files: ModelFiles, repackWeights: Bool = true, progress: (@Sendable (Double) -> Void)? = nil) throws(BoraError) {
         self.files = files
-        self.weights = try ModelWeights(files: files, repack: repackWeights)
+        self.weights = try ModelWeights(files: files, repack: repackWeights, progress: progress)
         do { tokenizerResult = .success(try Tokenizer.forModel(files)) } catch { tokenizerResult = .failure(error) }
     }
 
@@ -31,15 +32,16 @@ public final class LanguageModel: Sendable {
     }
 
     /// Opens, validates and maps a model (GGUF file, Hugging Face folder or Mistral folder).
-    public convenience init(path: String, options: ModelLoadOptions = .init()) throws(BoraError) {
-        try self.init(files: ModelFiles.open(path: path, options: options), repackWeights: options.repackWeights)
+    public convenience init(path: String, options: ModelLoadOptions = .init(), progress: (@Sendable (Double) -> Void)? = nil) throws(BoraError) {
+        try self.init(files: ModelFiles.open(path: path, options: options), repackWeights: options.repackWeights, progress: progress)
     }
 
-    /// Loads a model off the caller's executor.
-    public static func load(from url: URL, options: ModelLoadOptions = .init()) async throws -> LanguageModel {
+    /// Opens, validates and maps a model off the caller's executor, reporting progress (0 to 1).
+    public static func load(from url: URL, options: ModelLoadOptions = .init(),
+                            progress: (@Sendable (Double) -> Void)? = nil) async throws -> LanguageModel {
         let path = url.path
         return try await Task.detached(priority: .userInitiated) {
-            try LanguageModel(path: path, options: options)
+            try LanguageModel(path: path, options: options, progress: progress)
         }.value
     }
 }

@@ -24,7 +24,7 @@ public struct ModelWeights: Sendable {
     /// The LM head; the token embedding itself when the model ties them.
     public let output: WeightMatrix
 
-    public init(files: ModelFiles, repack: Bool = true) throws(BoraError) {
+    public init(files: ModelFiles, repack: Bool = true, progress: (@Sendable (Double) -> Void)? = nil) throws(BoraError) {
         let c = files.config
         let naming = files.naming
         let source = files.tensors
@@ -66,7 +66,9 @@ public struct ModelWeights: Sendable {
             output = try product(.output, 0, c.vocabularySize, c.embeddingDim)
         }
         var layers: [LayerWeights] = []
+        progress?(0)
         for l in 0..<c.layerCount {
+            defer { progress?(Double(l + 1) / Double(c.layerCount)) }
             layers.append(LayerWeights(
                 attentionNorm: try vector(.attentionNorm, l),
                 query: try product(.query, l, c.queryDim, c.embeddingDim),

@@ -1,0 +1,125 @@
+import ArgumentParser
+import Bora
+import Foundation
+
+/// Which model and how to run it.
+struct ModelOptions: ParsableArguments {
+    @Argument(help: "Model: a GGUF file, a Hugging Face folder or a Mistral folder (default: SmolLM2-135M-Instruct).")
+    var model: String?
+
+    @Option(name: [.customShort("t"), .long], help: "Threads (default: physical cores).")
+    var threads: Int?
+
+    @Option(name: .customLong("sliding-window"), help: "Override the sliding window W (0 turns it off).")
+    var slidingWindow: Int?
+
+    @Option(name: .customLong("max-context"), help: "Positions the context holds (default: the model's context length; unbounded for sliding-window models).")
+    var maxContext: Int?
+
+    /// Loads the model, with a progress bar on a terminal.
+    func load() throws -> LanguageModel {
+        let path = try DefaultModel.resolve(model)
+        let bar = ProgressBar(label: "loading \((path as NSString).lastPathComponent)")
+        let model = try LanguageModel(path: path, options: ModelLoadOptions(slidingWindow: slidingWindow), progress: bar.update)
+        bar.finish()
+        for warning in (try? model.tokenizer().warnings) ?? [] { printError("warning: \(warning)") }
+        return model
+    }
+
+    var contextOptions: ContextOptions { ContextOptions(maxContext: maxContext, threads: threads) }
+}
+
+/// Sampling and stopping, with llama.cpp's option names and defaults.
+struct SamplingOptions: ParsableArguments {
+    @Option(name: [.customShort("n"), .customLong("n-predict")], help: "Tokens to generate at most (-1: until the end).")
+    var maxTokens = -1
+
+    @Option(name: .customLong("temp"), help: "Temperature (0: greedy).")
+    var temperature: Float = 0.8
+
+    @Option(name: .customLong("top-k"), help: "Top-k (0: off).")
+    var topK = 40
+
+    @Option(name: .customLong("top-p"), help: "Top-p (1: off).")
+    var topP: Float = 0.95
+
+    @Option(name: .customLong("min-p"), help: "Min-p (0: off).")
+    var minP: Float = 0.05
+
+    @Option(name: .customLong("typical-p"), help: "Locally typical sampling (1: off).")
+    var typicalP: Float = 1
+
+    @Option(name: .customLong("repeat-penalty"), help: "Repetition penalty (1: off).")
+    var repeatPenalty: Float = 1
+
+    @Option(name: .customLong("repeat-last-n"), help: "Tokens the penalties look back over (0: off, -1: all).")
+    var repeatLastN = 64
+
+    @Option(name: .customLong("presence-penalty"), help: "Presence penalty.")
+    var presencePenalty: Float = 0
+
+    @Option(name: .customLong("frequency-penalty"), help: "Frequency penalty.")
+    var frequencyPenalty: Float = 0
+
+    @Option(help: "Random seed (default: random).")
+    var seed: UInt64?
+
+    @Option(name: .customLong("stop"), help: "Stop at this string (repeatable).")
+    var stop: [String] = []
+
+    @Flag(name: .customLong("ignore-eos"), help: "Keep generating past end-of-sequence tokens.")
+    var ignoreEOS = false
+
+    @Option(name: .customLong("context-shift"), help: "When a model without sliding window fills its context, keep this many first tokens and drop half of the rest instead of stopping.")
+    var contextShiftKeep: Int?
+
+    func parameters() throws -> GenerationParameters {
+        var p = GenerationParameters()
+        p.maxTokens = maxTokens < 0 ? nil : maxTokens
+        p.temperature = temperature
+        p.topK = topK
+        p.topP = topP
+        p.minP = minP
+        p.typicalP = typicalP
+        p.repeatPenalty = repeatPenalty
+        p.repeatLastN = repeatLastN
+        p.presencePenalty = presencePenalty
+        p.frequencyPenalty = frequencyPenalty
+        p.seed = seed
+        p.stop = stop
+        p.ignoreEndOfSequence = ignoreEOS
+        if let keep = contextShiftKeep { p.contextOverflow = .shift(keep: keep) }
+        try p.validate()
+        return p
+    }
+}
+
+/// A load progress bar on standard error, drawn only when it is a terminal.
+final class ProgressBar: @unchecked Sendable {
+    private let label: String
+    private let enabled = isatty(2) != 0
+    private var last = -1
+
+    init(label: String) { self.label = label }
+
+    func update(_ fraction: Double) {
+        guard enabled else { return }
+        let percent = Int(fraction * 100)
+        guard percent != last else { return }
+        last = percent
+        let filled = percent * 30 / 100
+        printError("\r\(label) [" + String(repeating: "#", count: filled) + String(repeating: " ", count: 30 - filled) + "] \(percent)%", newline: false)
+    }
+
+    func finish() {
+        guard enabled, last >= 0 else { return }
+        printError("\r\u{1B}[2K", newline: false)
+    }
+}
+
+func statsLine(_ s: GenerationStats) -> String {
+    let reused = s.promptTokens - s.evaluatedPromptTokens
+    return String(format: "[prompt %d tokens (%d reused), %.1f tokens/s | answer %d tokens, %.1f tokens/s | first token %.2f s | stop: %@]",
+                  s.promptTokens, reused, s.promptTokensPerSecond, s.generatedTokens, s.generationTokensPerSecond,
+                  s.timeToFirstToken, s.stopReason.rawValue)
+}
