@@ -150,11 +150,31 @@ def smollm2_tokenizers(gguf_path):
     return tok
 
 
+LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
+                r"\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def pretokenizer_references(texts):
+    """How Hugging Face's pre-tokenizers split each string (as substrings of the original text)."""
+    from tokenizers import Regex
+    splitters = {
+        "gpt2": pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        "llama3": pre_tokenizers.Split(Regex(LLAMA3_SPLIT), behavior="isolated"),
+        "smollm": pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                           pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)]),
+    }
+    record = {}
+    for name, splitter in splitters.items():
+        record[name] = [[t[a:b] for _, (a, b) in splitter.pre_tokenize_str(t)] for t in texts]
+    dump("pretokenizers.json", record)
+
+
 def main(gguf_path):
     os.makedirs(OUT, exist_ok=True)
     texts = corpus()
     dump("corpus.json", texts)
     sentencepiece_references(texts)
+    pretokenizer_references(texts)
 
     write_spm_gguf(os.path.join(OUT, "mistral-v1-tokenizer.gguf"), os.path.join(DATA, MISTRAL["mistral-v1"]))
 

@@ -75,3 +75,40 @@ import Testing
         try compare(tokenizer, reference, parseSpecial: true, checkDecode: false, label: "smollm2 json special")
     }
 }
+
+/// The hand-written pre-tokenizer splits against Hugging Face's regex pre-tokenizers (Oniguruma),
+/// string by string (references from Tools/make_tokenizer_references.py).
+@Suite struct PreTokenizerTests {
+    @Test(arguments: PreTokenizer.allCases)
+    func splitsMatchHuggingFace(pre: PreTokenizer) throws {
+        let corpus = try Fixtures.corpus
+        let expected = try Fixtures.json(Fixtures.tokenizer("pretokenizers.json"))[pre.rawValue]!.array!
+        var failures = 0
+        for (text, reference) in zip(corpus, expected) {
+            let utf8 = Array(text.utf8)
+            let pieces = pre.split(text).map { String(decoding: utf8[$0], as: UTF8.self) }
+            let wanted = reference.array!.map { $0.string! }
+            if pieces != wanted {
+                failures += 1
+                if failures <= 3 { Issue.record("\(pre) splits \(text.debugDescription) as \(pieces), not \(wanted)") }
+            }
+        }
+        #expect(failures == 0)
+    }
+
+    @Test func unknownPreTokenizerWarns() throws {
+        var b = GGUFBuilder()
+        b.metadata = [
+            ("general.architecture", .string("llama")),
+            ("tokenizer.ggml.model", .string("gpt2")),
+            ("tokenizer.ggml.pre", .string("deepseek-coder")),
+            ("tokenizer.ggml.tokens", .array(elementType: 8, [.string("a"), .string("b"), .string("ab")])),
+            ("tokenizer.ggml.merges", .array(elementType: 8, [.string("a b")])),
+        ]
+        let path = Fixtures.temporaryFile("pre.gguf")
+        try b.write(to: path)
+        let tokenizer = try Tokenizer.load(path: path)
+        #expect(tokenizer.warnings == ["unknown pre-tokenizer 'deepseek-coder' in \(path); using the GPT-2 split, token ids may differ from the reference"])
+        #expect(tokenizer.encode("ab", addSpecialTokens: false) == [2])
+    }
+}

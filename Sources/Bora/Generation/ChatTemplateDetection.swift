@@ -23,6 +23,16 @@ extension ChatFormat {
                                 warning: "\(reason); using the \(fallback.rawValue) format (choose another with --chat-template)")
     }
 
+    /// The format named by `override` (an error lists the valid names), or the detected one.
+    public static func choose(for tokenizer: Tokenizer, override: String?) throws(BoraError) -> ChatFormatChoice {
+        let detected = detect(template: tokenizer.chatTemplate, tokenizer: tokenizer)
+        guard let override else { return detected }
+        guard let format = ChatFormat(rawValue: override) else {
+            throw .invalidArgument("unknown chat template '\(override)'; choose one of \(allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return ChatFormatChoice(format: format, defaultSystemPrompt: format == detected.format ? detected.defaultSystemPrompt : nil, warning: nil)
+    }
+
     private static func recognise(_ template: String, tokenizer: Tokenizer) -> ChatFormat? {
         if template.contains("<|im_start|>") { return .chatml }
         if template.contains("<|user|>") && template.contains("<|assistant|>") { return .zephyr }

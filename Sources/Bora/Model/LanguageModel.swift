@@ -22,13 +22,7 @@ public final class LanguageModel: Sendable {
 
     /// The chat format for this model (from its chat template, or a named override).
     public func chatFormat(named override: String? = nil) throws(BoraError) -> ChatFormatChoice {
-        let tokenizer = try tokenizer()
-        let detected = ChatFormat.detect(template: tokenizer.chatTemplate, tokenizer: tokenizer)
-        guard let override else { return detected }
-        guard let format = ChatFormat(rawValue: override) else {
-            throw .invalidArgument("unknown chat template '\(override)'; choose one of \(ChatFormat.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        return ChatFormatChoice(format: format, defaultSystemPrompt: format == detected.format ? detected.defaultSystemPrompt : nil, warning: nil)
+        try ChatFormat.choose(for: tokenizer(), override: override)
     }
 
     /// Opens, validates and maps a model (GGUF file, Hugging Face folder or Mistral folder).
