@@ -69,7 +69,12 @@ public final class Activations: @unchecked Sendable {
     /// The rows quantized to 8 bits in blocks of 32 (computed on first use).
     func quantized(pool: ThreadPool) -> Quantized {
         if !isQuantized {
-            pool.run(quantizeJob)
+            // A few rows (decode) quantize faster on this thread than the pool can be woken for them.
+            if rows * cols <= 65_536 {
+                quantizeJob.execute(thread: 0, threads: 1)
+            } else {
+                pool.run(quantizeJob)
+            }
             isQuantized = true
         }
         return Quantized(q: q, d: d, s16: s16, sum32: sum32)
@@ -112,36 +117,67 @@ public enum MatMul {
     /// Rows handed to one thread at a time stay multiples of this (the micro-kernels' tile height).
     static let rowGranularity = 4
 
+    /// `out = W · x`, and up to two more products reading the same activations (Q, K and V; gate
+    /// and up) in the same dispatch to the thread pool, so the threads meet at one barrier, not three.
     public static func multiply(
         _ w: WeightMatrix, _ x: Activations, output out: UnsafeMutablePointer<Float>,
+        and second: (WeightMatrix, UnsafeMutablePointer<Float>)? = nil,
+        and third: (WeightMatrix, UnsafeMutablePointer<Float>)? = nil,
         kernels: KernelChoice, pool: ThreadPool, workspace: Workspace
     ) {
-        precondition(x.cols == w.cols, "\(w.name): \(w.cols) columns, activations have \(x.cols)")
-        let batch = x.rows
         if kernels == .reference {
-            reference(w, input: x.floats, batch: batch, output: out, pool: pool, workspace: workspace)
+            for (m, o) in [(w, out), second, third].compactMap({ $0 }) {
+                precondition(x.cols == m.cols, "\(m.name): \(m.cols) columns, activations have \(x.cols)")
+                reference(m, input: x.floats, batch: x.rows, output: o, pool: pool, workspace: workspace)
+            }
             return
         }
         let job = x.productJob
-        job.weights = w
-        job.quantized = w.dtype.isQuantized ? x.quantized(pool: pool) : nil
+        job.set(0, weights: w, output: out)
+        job.count = 1
+        if let (m, o) = second { job.set(1, weights: m, output: o); job.count = 2 }
+        if let (m, o) = third { job.set(2, weights: m, output: o); job.count = 3 }
+        let needsQuantized = w.dtype.isQuantized || second?.0.dtype.isQuantized == true || third?.0.dtype.isQuantized == true
+        precondition(x.cols == w.cols && (second.map { $0.0.cols == x.cols } ?? true) && (third.map { $0.0.cols == x.cols } ?? true),
+                     "\(w.name): activations have \(x.cols) columns")
+        job.quantized = needsQuantized ? x.quantized(pool: pool) : nil
         job.floats = x.floats
-        job.batch = batch
-        job.output = out
+        job.batch = x.rows
         pool.run(job)
-        job.weights = nil
+        job.clear()
     }
 
-    /// One product, split across threads by rows (or by groups of 16 rows for repacked weights).
+    /// Products of up to three matrices with the same activations, split across threads by rows
+    /// (by groups of 16 rows for repacked weights). Made once per activation buffer.
     final class ProductJob: ParallelJob {
-        var weights: WeightMatrix?
+        let capacity = 3
+        private var weights: (WeightMatrix?, WeightMatrix?, WeightMatrix?) = (nil, nil, nil)
+        private var outputs: (UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?) = (nil, nil, nil)
+        var count = 0
         var quantized: Activations.Quantized?
         var floats: UnsafePointer<Float>?
         var batch = 0
-        var output: UnsafeMutablePointer<Float>?
+
+        func set(_ index: Int, weights w: WeightMatrix, output: UnsafeMutablePointer<Float>) {
+            switch index {
+            case 0: weights.0 = w; outputs.0 = output
+            case 1: weights.1 = w; outputs.1 = output
+            default: weights.2 = w; outputs.2 = output
+            }
+        }
+
+        func clear() {
+            weights = (nil, nil, nil)
+            count = 0
+        }
 
         func execute(thread: Int, threads: Int) {
-            guard let w = weights, let out = output else { return }
+            if count > 0, let w = weights.0, let out = outputs.0 { run(w, out, thread: thread, threads: threads) }
+            if count > 1, let w = weights.1, let out = outputs.1 { run(w, out, thread: thread, threads: threads) }
+            if count > 2, let w = weights.2, let out = outputs.2 { run(w, out, thread: thread, threads: threads) }
+        }
+
+        private func run(_ w: WeightMatrix, _ out: UnsafeMutablePointer<Float>, thread: Int, threads: Int) {
             let (code, data, rowBytes, k, rows, batch) = (w.dtype.kernelCode, w.data, w.rowBytes, Int64(w.cols), Int64(w.rows), Int64(batch))
             if let packed = w.packed, let x = quantized {
                 let groups = ThreadPool.share(of: packed.groups, thread: thread, threads: threads)
@@ -153,7 +189,7 @@ public enum MatMul {
                 if thread == threads - 1 && 16 * packed.groups < w.rows {
                     bora_matmul_q(code, data, rowBytes, k, Int64(16 * packed.groups), rows, x.q, x.d, x.s16, batch, out, rows)
                 }
-            } else if let x = quantized {
+            } else if w.dtype.isQuantized, let x = quantized {
                 let range = ThreadPool.share(of: w.rows, granularity: MatMul.rowGranularity, thread: thread, threads: threads)
                 guard !range.isEmpty else { return }
                 bora_matmul_q(code, data, rowBytes, k, Int64(range.lowerBound), Int64(range.upperBound), x.q, x.d, x.s16, batch, out, rows)

@@ -183,9 +183,8 @@ public final class InferenceContext {
         for (l, layer) in w.layers.enumerated() {
             RMSNorm.apply(b.hidden, gain: layer.attentionNorm, epsilon: c.rmsNormEpsilon, rows: n, output: b.normed)
             activations.set(b.normed, rows: n, cols: dim)
-            multiply(layer.query, b.queries)
-            multiply(layer.key, b.keys)
-            multiply(layer.value, b.values)
+            MatMul.multiply(layer.query, activations, output: b.queries, and: (layer.key, b.keys), and: (layer.value, b.values),
+                            kernels: kernels, pool: pool, workspace: workspace)
             for t in 0..<n {
                 let angles = b.ropeTable + t * c.headDim
                 rope.apply(b.queries + t * c.queryDim, heads: c.headCount, angles: angles)
@@ -209,8 +208,8 @@ public final class InferenceContext {
             while row < n {
                 let rows = min(b.feedForwardRows, n - row)
                 activations.set(b.normed + row * dim, rows: rows, cols: dim)
-                multiply(layer.feedForwardGate, b.gate)
-                multiply(layer.feedForwardUp, b.up)
+                MatMul.multiply(layer.feedForwardGate, activations, output: b.gate, and: (layer.feedForwardUp, b.up),
+                                kernels: kernels, pool: pool, workspace: workspace)
                 Elementwise.siluMultiply(b.gate, b.up, count: rows * c.feedForwardDim)
                 activations.set(b.gate, rows: rows, cols: c.feedForwardDim)
                 multiply(layer.feedForwardDown, b.down)
