@@ -6,8 +6,6 @@
 #include <sched.h>
 #endif
 
-static int isa_limit = 1 << 30;
-
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
 
@@ -33,8 +31,7 @@ static int cpu_has_avx512_vnni(void) {
 }
 
 int bora_isa(void) {
-    int best = cpu_has_avx512_vnni() ? BORA_ISA_AVX512_VNNI : bora_cpu_has_avx2() ? BORA_ISA_AVX2 : BORA_ISA_PORTABLE;
-    return best < isa_limit ? best : isa_limit;
+    return cpu_has_avx512_vnni() ? BORA_ISA_AVX512_VNNI : bora_cpu_has_avx2() ? BORA_ISA_AVX2 : BORA_ISA_PORTABLE;
 }
 
 #else
@@ -50,12 +47,6 @@ void bora_cpu_relax(void) {
 int bora_isa(void) { return BORA_ISA_PORTABLE; }
 
 #endif
-
-int bora_set_isa_limit(int isa) {
-    int previous = isa_limit;
-    isa_limit = isa;
-    return previous;
-}
 
 int bora_pin_thread(int cpu) {
 #if defined(__linux__)

@@ -14,8 +14,13 @@ void bora_matmul_f_avx2(int type, const uint8_t *w, size_t rb, int64_t k, int64_
 
 void bora_matmul_q(int type, const void *w, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
                    const int8_t *xq, const float *xd, const float *xs16, int64_t batch, float *out, int64_t out_stride) {
+    bora_matmul_q_isa(bora_isa(), type, w, row_bytes, k, r0, r1, xq, xd, xs16, batch, out, out_stride);
+}
+
+void bora_matmul_q_isa(int isa, int type, const void *w, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                       const int8_t *xq, const float *xd, const float *xs16, int64_t batch, float *out, int64_t out_stride) {
 #if defined(__x86_64__)
-    if (bora_isa() >= BORA_ISA_AVX2) {
+    if (isa >= BORA_ISA_AVX2 && bora_isa() >= BORA_ISA_AVX2) {
         bora_matmul_q_avx2(type, w, row_bytes, k, r0, r1, xq, xd, xs16, batch, out, out_stride);
         return;
     }
@@ -25,8 +30,13 @@ void bora_matmul_q(int type, const void *w, size_t row_bytes, int64_t k, int64_t
 
 void bora_matmul_f(int type, const void *w, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
                    const float *x, int64_t batch, float *out, int64_t out_stride) {
+    bora_matmul_f_isa(bora_isa(), type, w, row_bytes, k, r0, r1, x, batch, out, out_stride);
+}
+
+void bora_matmul_f_isa(int isa, int type, const void *w, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                       const float *x, int64_t batch, float *out, int64_t out_stride) {
 #if defined(__x86_64__)
-    if (bora_isa() >= BORA_ISA_AVX2) {
+    if (isa >= BORA_ISA_AVX2 && bora_isa() >= BORA_ISA_AVX2) {
         bora_matmul_f_avx2(type, w, row_bytes, k, r0, r1, x, batch, out, out_stride);
         return;
     }

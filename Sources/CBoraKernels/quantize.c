@@ -53,9 +53,13 @@ static void quantize_block_avx2(const float *x, int8_t *q, float *d, float *s16,
 #endif
 
 void bora_quantize_q8(const float *x, int64_t k, int64_t rows, int8_t *q, float *d, float *s16, int32_t *sum32) {
+    bora_quantize_q8_isa(bora_isa(), x, k, rows, q, d, s16, sum32);
+}
+
+void bora_quantize_q8_isa(int isa, const float *x, int64_t k, int64_t rows, int8_t *q, float *d, float *s16, int32_t *sum32) {
     int64_t blocks = k / 32;
 #if defined(__x86_64__)
-    if (bora_isa() >= BORA_ISA_AVX2) {
+    if (isa >= BORA_ISA_AVX2 && bora_isa() >= BORA_ISA_AVX2) {
         for (int64_t b = 0; b < rows * blocks; b++) quantize_block_avx2(x + 32 * b, q + 32 * b, d + b, s16 + 2 * b, sum32 + b);
         return;
     }

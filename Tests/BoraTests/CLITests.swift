@@ -32,7 +32,7 @@ import Testing
         let temp = try runBora(["run", "-p", "hi", "--temp=-1"])
         #expect(temp.status != 0 && temp.stderr.contains("temperature must be 0 or more"))
         let long = try runBora(["run", "-p", "one two three four five six seven", "--max-context", "4"])
-        #expect(long.status != 0 && long.stderr.contains("needs 7 positions but the context holds 4"), "\(long.stderr)")
+        #expect(long.status != 0 && long.stderr.contains("needs 7 positions but the context holds 4"), "stderr: \(long.stderr)")
         let missing = try runBora(["run", "/nonexistent.gguf", "-p", "hi"])
         #expect(missing.status != 0 && missing.stderr.contains("no such file or folder: /nonexistent.gguf"))
         let template = try runBora(["run", "-p", "hi", "--chat", "--chat-template", "vicuna"])

@@ -5,7 +5,7 @@ import Testing
 
 /// The fast kernels against the scalar reference, on random data whose shapes are not multiples of
 /// the tiles (4 or 2 weight rows × 4 activation rows), the threads or the 64-row activation chunks.
-@Suite(.serialized) struct KernelTests {
+@Suite struct KernelTests {
     struct RNG {
         var state: UInt64
         mutating func next() -> UInt64 {
@@ -75,13 +75,11 @@ import Testing
             var sum32 = [Int32](repeating: 0, count: batch * cols / 32)
             bora_quantize_q8(x, Int64(cols), Int64(batch), &q, &d, &s16, &sum32)
             for isa in [Int32(BORA_ISA_AVX2), Int32(BORA_ISA_PORTABLE)] {
-                let previous = bora_set_isa_limit(isa)
-                defer { _ = bora_set_isa_limit(previous) }
                 var out = [Float](repeating: .nan, count: batch * rows)
                 // Two row ranges, as two threads would split them.
                 let split = rows / 2 + 1
-                bora_matmul_q(dtype.kernelCode, weights, weights.count / rows, Int64(cols), 0, Int64(split), q, d, s16, Int64(batch), &out, Int64(rows))
-                bora_matmul_q(dtype.kernelCode, weights, weights.count / rows, Int64(cols), Int64(split), Int64(rows), q, d, s16, Int64(batch), &out, Int64(rows))
+                bora_matmul_q_isa(isa, dtype.kernelCode, weights, weights.count / rows, Int64(cols), 0, Int64(split), q, d, s16, Int64(batch), &out, Int64(rows))
+                bora_matmul_q_isa(isa, dtype.kernelCode, weights, weights.count / rows, Int64(cols), Int64(split), Int64(rows), q, d, s16, Int64(batch), &out, Int64(rows))
                 for b in 0..<batch {
                     for r in 0..<rows {
                         var exact = 0.0, float = 0.0, magnitude = 0.0, bound = 0.0
@@ -157,10 +155,8 @@ import Testing
             let w = Self.dequantized(dtype, weights, rows: rows, cols: cols)
             let x = (0..<(batch * cols)).map { _ in rng.float() }
             for isa in [Int32(BORA_ISA_AVX2), Int32(BORA_ISA_PORTABLE)] {
-                let previous = bora_set_isa_limit(isa)
-                defer { _ = bora_set_isa_limit(previous) }
                 var out = [Float](repeating: .nan, count: batch * rows)
-                bora_matmul_f(dtype.kernelCode, weights, weights.count / rows, Int64(cols), 0, Int64(rows), x, Int64(batch), &out, Int64(rows))
+                bora_matmul_f_isa(isa, dtype.kernelCode, weights, weights.count / rows, Int64(cols), 0, Int64(rows), x, Int64(batch), &out, Int64(rows))
                 for b in 0..<batch {
                     for r in 0..<rows {
                         var exact = 0.0, magnitude = 0.0
@@ -183,13 +179,11 @@ import Testing
         var results: [[Float]] = []
         var qs: [[Int8]] = []
         for isa in [Int32(BORA_ISA_AVX2), Int32(BORA_ISA_PORTABLE)] {
-            let previous = bora_set_isa_limit(isa)
             var q = [Int8](repeating: 0, count: rows * cols)
             var d = [Float](repeating: 0, count: rows * cols / 32)
             var s16 = [Float](repeating: 0, count: rows * cols / 16)
             var sum32 = [Int32](repeating: 0, count: rows * cols / 32)
-            bora_quantize_q8(x, Int64(cols), Int64(rows), &q, &d, &s16, &sum32)
-            _ = bora_set_isa_limit(previous)
+            bora_quantize_q8_isa(isa, x, Int64(cols), Int64(rows), &q, &d, &s16, &sum32)
             for block in 0..<(rows * cols / 32) {
                 let values = x[(32 * block)..<(32 * block + 32)]
                 #expect(d[block] == (values.map(abs).max()! / 127))

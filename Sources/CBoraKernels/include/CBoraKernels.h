@@ -20,10 +20,8 @@ enum {
 /// Instruction sets the kernels may use.
 enum { BORA_ISA_PORTABLE = 0, BORA_ISA_AVX2 = 1, BORA_ISA_AVX512_VNNI = 2 };
 
-/// The best instruction set the running CPU supports (cached), capped by `bora_set_isa_limit`.
+/// The best instruction set the running CPU supports (cached).
 int bora_isa(void);
-/// Caps the instruction set (tests compare the paths); returns the previous cap.
-int bora_set_isa_limit(int isa);
 
 /// 1 when the running CPU has AVX2, FMA and F16C (x86-64), 0 otherwise.
 int bora_cpu_has_avx2(void);
@@ -43,6 +41,8 @@ int bora_pin_thread(int cpu);
 
 /// Quantizes `rows` rows of `k` floats (row stride `k`).
 void bora_quantize_q8(const float *x, int64_t k, int64_t rows, int8_t *q, float *d, float *s16, int32_t *sum32);
+/// The same with an explicit instruction set (at most `bora_isa()`), so tests can compare the paths.
+void bora_quantize_q8_isa(int isa, const float *x, int64_t k, int64_t rows, int8_t *q, float *d, float *s16, int32_t *sum32);
 
 // ---- Matrix products: out[b * out_stride + r] = W[r] · x[b], r in [r0, r1), b in [0, batch) ----
 
@@ -54,6 +54,12 @@ void bora_matmul_q(int type, const void *w, size_t row_bytes, int64_t k, int64_t
 /// Float weights (F32, F16, BF16) times float activations (row stride k).
 void bora_matmul_f(int type, const void *w, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
                    const float *x, int64_t batch, float *out, int64_t out_stride);
+
+/// The two products above with an explicit instruction set (at most `bora_isa()`), for tests.
+void bora_matmul_q_isa(int isa, int type, const void *w, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                       const int8_t *xq, const float *xd, const float *xs16, int64_t batch, float *out, int64_t out_stride);
+void bora_matmul_f_isa(int isa, int type, const void *w, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                       const float *x, int64_t batch, float *out, int64_t out_stride);
 
 /// Reads n bytes (n a multiple of 128) as fast as possible; returns a checksum so the reads stay.
 uint64_t bora_read_bytes(const void *p, size_t n);
