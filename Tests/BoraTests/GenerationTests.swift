@@ -187,3 +187,31 @@ import Testing
         var values: [Double] { lock.lock(); defer { lock.unlock() }; return log }
     }
 }
+
+/// The README's library example, as written there (on the default model).
+@Suite struct ReadmeExampleTests {
+    @Test func libraryExampleRuns() async throws {
+        guard let path = Fixtures.defaultModel else {
+            #expect(!Fixtures.requireDefaultModel)
+            return
+        }
+        let model = try await Model.load(from: URL(fileURLWithPath: path), options: ModelLoadOptions()) { progress in
+            _ = "loading: \(Int(progress * 100))%"
+        }
+        let session = try Session(model: model)
+        var parameters = GenerationParameters()
+        parameters.temperature = 0.7
+        parameters.maxTokens = 20
+        parameters.seed = 3
+        var text = ""
+        var finished: GenerationStats?
+        for try await event in session.chat([.system("Be concise."), .user("Why is the sky blue?")], parameters: parameters) {
+            switch event {
+            case .text(let piece): text += piece
+            case .token(let token): _ = token.id
+            case .finished(let stats): finished = stats
+            }
+        }
+        #expect(!text.isEmpty && finished != nil && finished!.generatedTokens <= 20)
+    }
+}
