@@ -1,10 +1,4 @@
-#define _GNU_SOURCE
 #include "CBoraKernels.h"
-
-#if defined(__linux__)
-#include <pthread.h>
-#include <sched.h>
-#endif
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -47,15 +41,3 @@ void bora_cpu_relax(void) {
 int bora_isa(void) { return BORA_ISA_PORTABLE; }
 
 #endif
-
-int bora_pin_thread(int cpu) {
-#if defined(__linux__)
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-#else
-    (void)cpu;
-    return 0;
-#endif
-}

@@ -55,10 +55,17 @@ import Testing
     @Test func greedyAnswerIsParis() throws {
         guard let model = try Self.model() else { return }
         let reference = try Reference()
-        let tokenizer = try model.tokenizer()
-        let context = try InferenceContext(model: model)
-        var text = ""
-        let (tokens, stats) = try GreedyDecoder.run(prompt: reference.ids, context: context, tokenizer: tokenizer, maxTokens: 8) { text += $0 }
+        let generator = try Generator(model: model)
+        var parameters = GenerationParameters.greedy
+        parameters.maxTokens = 8
+        var text = "", tokens: [Int] = []
+        let stats = try generator.generate(prompt: reference.ids, parameters: parameters, startOfText: false) { event in
+            switch event {
+            case .text(let t): text += t
+            case .token(let t): tokens.append(t.id)
+            case .finished: break
+            }
+        }
         #expect(text.hasPrefix(" Paris"))
         // Compare ids only over steps whose top-2 margin in the reference is comfortable (> 0.5).
         let comfortable = reference.greedyMargins.prefix { $0 > 0.5 }.count
@@ -70,7 +77,7 @@ import Testing
     /// The real binary: `bora run` on a text prompt streams the answer.
     @Test func cliRunAnswersParis() throws {
         guard Fixtures.defaultModel != nil || Fixtures.requireDefaultModel else { return }
-        let result = try runBora(["run", "-p", "The capital of France is", "-n", "6"])
+        let result = try runBora(["run", "-p", "The capital of France is", "-n", "6", "--temp", "0"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.hasPrefix("The capital of France is Paris"))
         #expect(result.stderr.contains("tokens/s"))

@@ -6,11 +6,6 @@ public enum Elementwise {
         bora_silu_mul(gate, up, count)
     }
 
-    /// In-place softmax of `count` values (-infinity entries get weight 0).
-    public static func softmax(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        bora_softmax(x, count)
-    }
-
     /// `target[i] += source[i]`.
     public static func add(_ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, count: Int) {
         bora_axpy_f32(target, 1, source, count)

@@ -83,10 +83,6 @@ public struct ModelWeights: Sendable {
         self.layers = layers
     }
 
-    /// Bytes of repacked weights held in memory besides the mapped file.
-    public var packedBytes: Int {
-        layers.reduce(0) { $0 + $1.matrices.reduce(0) { $0 + ($1.packed?.byteCount ?? 0) } } + (output.packed?.byteCount ?? 0)
-    }
 
     /// Bytes of weights read per decoded token (every matrix once, plus one embedding row).
     public var bytesPerToken: Int {

@@ -41,13 +41,4 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: size) }
-
-    /// Asks the kernel to read the given byte range ahead (used for weights about to be streamed).
-    public func adviseWillNeed(offset: Int = 0, count: Int? = nil) {
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = offset / page * page
-        let length = min(size, offset + (count ?? size)) - start
-        guard length > 0 else { return }
-        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), length, MADV_WILLNEED)
-    }
 }

@@ -29,9 +29,6 @@ int bora_cpu_has_avx2(void);
 /// A short pause for spin-wait loops (PAUSE on x86, YIELD on arm64).
 void bora_cpu_relax(void);
 
-/// Pins the calling thread to one CPU (Linux; a no-op elsewhere). Returns 0 on success.
-int bora_pin_thread(int cpu);
-
 // ---- Activations quantized to 8 bits (once per matrix product) ----
 //
 // Rows of k floats (k a multiple of 32) become k int8 values `q`, one float scale `d` per 32
