@@ -1,4 +1,6 @@
 #include "CBoraKernels.h"
+#include <stdlib.h>
+#include <string.h>
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -24,8 +26,23 @@ static int cpu_has_avx512_vnni(void) {
     return cached;
 }
 
+/// BORA_ISA=portable|avx2 in the environment caps the kernels (to measure or debug a slower path).
+static int environment_cap(void) {
+    const char *name = getenv("BORA_ISA");
+    if (!name) return BORA_ISA_AVX512_VNNI;
+    if (strcmp(name, "portable") == 0) return BORA_ISA_PORTABLE;
+    if (strcmp(name, "avx2") == 0) return BORA_ISA_AVX2;
+    return BORA_ISA_AVX512_VNNI;
+}
+
 int bora_isa(void) {
-    return cpu_has_avx512_vnni() ? BORA_ISA_AVX512_VNNI : bora_cpu_has_avx2() ? BORA_ISA_AVX2 : BORA_ISA_PORTABLE;
+    static int cached = -1;
+    if (cached < 0) {
+        int best = cpu_has_avx512_vnni() ? BORA_ISA_AVX512_VNNI : bora_cpu_has_avx2() ? BORA_ISA_AVX2 : BORA_ISA_PORTABLE;
+        int cap = environment_cap();
+        cached = best < cap ? best : cap;
+    }
+    return cached;
 }
 
 #else
