@@ -6,6 +6,10 @@ void bora_matmul_q_portable(int type, const uint8_t *w, size_t row_bytes, int64_
 void bora_matmul_f_portable(int type, const uint8_t *w, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
                             const float *x, int64_t batch, float *out, int64_t os);
 #if defined(__x86_64__)
+void bora_matmul_packed_vnni(int type, const void *packed, int64_t k, int64_t g0, int64_t g1, const int8_t *xq,
+                             const float *xd, const float *xs16, const int32_t *xsum, int64_t batch, float *out, int64_t os);
+void bora_matmul_packed_avx2(int type, const void *packed, int64_t k, int64_t g0, int64_t g1, const int8_t *xq,
+                             const float *xd, const float *xs16, const int32_t *xsum, int64_t batch, float *out, int64_t os);
 void bora_matmul_q_avx2(int type, const uint8_t *w, size_t rb, int64_t k, int64_t r0, int64_t r1, const int8_t *xq,
                         const float *xd, const float *xs16, int64_t batch, float *out, int64_t os);
 void bora_matmul_f_avx2(int type, const uint8_t *w, size_t rb, int64_t k, int64_t r0, int64_t r1, const float *x,
@@ -42,4 +46,23 @@ void bora_matmul_f_isa(int isa, int type, const void *w, size_t row_bytes, int64
     }
 #endif
     bora_matmul_f_portable(type, w, row_bytes, k, r0, r1, x, batch, out, out_stride);
+}
+
+void bora_matmul_packed(int type, const void *packed, int64_t k, int64_t g0, int64_t g1, const int8_t *xq,
+                        const float *xd, const float *xs16, const int32_t *xsum, int64_t batch, float *out, int64_t os) {
+    bora_matmul_packed_isa(bora_isa(), type, packed, k, g0, g1, xq, xd, xs16, xsum, batch, out, os);
+}
+
+void bora_matmul_packed_isa(int isa, int type, const void *packed, int64_t k, int64_t g0, int64_t g1, const int8_t *xq,
+                            const float *xd, const float *xs16, const int32_t *xsum, int64_t batch, float *out, int64_t os) {
+    if (isa > bora_isa()) isa = bora_isa();
+#if defined(__x86_64__)
+    if (isa >= BORA_ISA_AVX512_VNNI) {
+        bora_matmul_packed_vnni(type, packed, k, g0, g1, xq, xd, xs16, xsum, batch, out, os);
+    } else if (isa >= BORA_ISA_AVX2) {
+        bora_matmul_packed_avx2(type, packed, k, g0, g1, xq, xd, xs16, xsum, batch, out, os);
+    }
+#else
+    (void)isa; (void)type; (void)packed; (void)k; (void)g0; (void)g1; (void)xq; (void)xd; (void)xs16; (void)xsum; (void)batch; (void)out; (void)os;
+#endif
 }

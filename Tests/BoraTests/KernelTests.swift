@@ -109,9 +109,10 @@ import Testing
         return try WeightMatrix(tensor, rows: rows, cols: cols)
     }
 
-    /// The whole product as the model runs it (`MatMul.multiply`): repacked groups of 16 rows on
-    /// VNNI CPUs, the tail rows row-major, threads splitting the groups, activation rows in tiles of 6
-    /// and chunks of 128 — exact against the dequantized weights and 8-bit activations.
+    /// The whole product as the model runs it (`MatMul.multiply`): repacked groups of 16 rows (on
+    /// AVX2 or AVX-512 VNNI CPUs), the tail rows row-major, threads splitting the groups, activation
+    /// rows in tiles and chunks of 128 — exact against the dequantized weights and 8-bit activations.
+    /// The packed kernels of every instruction set the CPU has are also run directly.
     @Test(arguments: [DType.q4_0, .q4_1, .q8_0, .q4_K])
     func repackedMatmulMatchesReference(dtype: DType) throws {
         var rng = RNG(state: 4242 &+ UInt64(dtype.ggmlType))
@@ -127,20 +128,31 @@ import Testing
             let x = (0..<(batch * cols)).map { _ in rng.float() * 2 }
             let activations = Activations(capacity: batch * cols)
             x.withUnsafeBufferPointer { activations.set($0.baseAddress!, rows: batch, cols: cols) }
-            var out = [Float](repeating: .nan, count: batch * rows)
-            x.withUnsafeBufferPointer { _ in
-                out.withUnsafeMutableBufferPointer { MatMul.multiply(w, activations, output: $0.baseAddress!, kernels: .fast, pool: pool, workspace: workspace) }
-            }
             let quantized = activations.quantized(pool: pool)
-            for b in 0..<batch {
-                for r in 0..<rows {
-                    var exact = 0.0, magnitude = 0.0
-                    for i in 0..<cols {
-                        let xi = Double(quantized.d[(b * cols + i) / 32]) * Double(quantized.q[b * cols + i])
-                        exact += Double(wf[r * cols + i]) * xi
-                        magnitude += abs(Double(wf[r * cols + i]) * xi)
+
+            func check(_ out: [Float], rows checkedRows: Int, _ label: String) {
+                for b in 0..<batch {
+                    for r in 0..<checkedRows {
+                        var exact = 0.0, magnitude = 0.0
+                        for i in 0..<cols {
+                            let xi = Double(quantized.d[(b * cols + i) / 32]) * Double(quantized.q[b * cols + i])
+                            exact += Double(wf[r * cols + i]) * xi
+                            magnitude += abs(Double(wf[r * cols + i]) * xi)
+                        }
+                        #expect(abs(Double(out[b * rows + r]) - exact) <= 1e-5 * magnitude + 1e-6, "\(label) \(dtype) \(rows)×\(batch) [\(b), \(r)]")
                     }
-                    #expect(abs(Double(out[b * rows + r]) - exact) <= 1e-5 * magnitude + 1e-6, "\(dtype) \(rows)×\(batch) [\(b), \(r)]")
+                }
+            }
+            var out = [Float](repeating: .nan, count: batch * rows)
+            out.withUnsafeMutableBufferPointer { MatMul.multiply(w, activations, output: $0.baseAddress!, kernels: .fast, pool: pool, workspace: workspace) }
+            check(out, rows: rows, "MatMul")
+
+            if let packed = w.packed {
+                for isa in [Int32(BORA_ISA_AVX512_VNNI), Int32(BORA_ISA_AVX2)] where isa <= bora_isa() {
+                    var direct = [Float](repeating: .nan, count: batch * rows)
+                    bora_matmul_packed_isa(isa, dtype.kernelCode, packed.bytes, Int64(cols), 0, Int64(packed.groups),
+                                           quantized.q, quantized.d, quantized.s16, quantized.sum32, Int64(batch), &direct, Int64(rows))
+                    check(direct, rows: 16 * packed.groups, "isa \(isa)")
                 }
             }
         }

@@ -61,7 +61,7 @@ void bora_matmul_f_isa(int isa, int type, const void *w, size_t row_bytes, int64
 /// Reads n bytes (n a multiple of 128) as fast as possible; returns a checksum so the reads stay.
 uint64_t bora_read_bytes(const void *p, size_t n);
 
-// ---- Weights repacked for AVX-512 VNNI ----
+// ---- Weights repacked for the SIMD kernels (AVX-512 VNNI, or AVX2 reading 8-row halves) ----
 //
 // Groups of 16 rows are interleaved so that one 512-bit multiply-add serves 16 rows against one
 // broadcast group of 4 activations, and the 16 rows' block scales load as one vector. Supported:
@@ -77,6 +77,10 @@ void bora_pack(int type, const void *w, size_t row_bytes, int64_t k, int64_t g0,
 void bora_matmul_packed(int type, const void *packed, int64_t k, int64_t g0, int64_t g1,
                         const int8_t *xq, const float *xd, const float *xs16, const int32_t *xsum32,
                         int64_t batch, float *out, int64_t out_stride);
+/// The same with an explicit instruction set (at most `bora_isa()`), for tests.
+void bora_matmul_packed_isa(int isa, int type, const void *packed, int64_t k, int64_t g0, int64_t g1,
+                            const int8_t *xq, const float *xd, const float *xs16, const int32_t *xsum32,
+                            int64_t batch, float *out, int64_t out_stride);
 
 // ---- Vector helpers ----
 
