@@ -87,6 +87,35 @@ INLINE void tile(const int type, const int M, const uint8_t *packed, int64_t k, 
     for (int m = 0; m < M; m++) _mm256_storeu_ps(out + (b0 + m) * os + 16 * g + 8 * h, acc[m]);
 }
 
+/// Σ q·x of one unit for both 8-row halves against one activation row (decode): each activation
+/// broadcast serves both halves, and the halves are two independent dependency chains.
+INLINE void unit_dots_both_halves(const int type, const uint8_t *q, const int32_t *x4, __m256i isum[2]) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    if (type == BORA_Q8_0) {
+        isum[0] = isum[1] = _mm256_setzero_si256();
+        for (int s = 0; s < 8; s++) {
+            const __m256i x = _mm256_set1_epi32(x4[s]);
+            for (int h = 0; h < 2; h++) {
+                const __m256i w = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(q + 64 * s + 32 * h)), _mm256_set1_epi8((char)0x80));
+                isum[h] = _mm256_add_epi32(isum[h], _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)), ones));
+            }
+        }
+        return;
+    }
+    const __m256i mask = _mm256_set1_epi8(0x0F);
+    __m256i acc[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+    for (int v = 0; v < 4; v++) {
+        const __m256i xe = _mm256_set1_epi32(x4[2 * v]), xo = _mm256_set1_epi32(x4[2 * v + 1]);
+        for (int h = 0; h < 2; h++) {
+            const __m256i raw = _mm256_loadu_si256((const __m256i *)(q + 64 * v + 32 * h));
+            acc[h] = _mm256_add_epi16(acc[h], _mm256_maddubs_epi16(_mm256_and_si256(raw, mask), xe));
+            acc[h] = _mm256_add_epi16(acc[h], _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(raw, 4), mask), xo));
+        }
+    }
+    isum[0] = _mm256_madd_epi16(acc[0], ones);
+    isum[1] = _mm256_madd_epi16(acc[1], ones);
+}
+
 /// Decode: one activation row; both halves of each group per unit, so the weights stream once.
 INLINE void gemv(const int type, const uint8_t *packed, int64_t k, int64_t g0, int64_t g1, const int8_t *xq,
                  const float *xd, const float *xs16, const int32_t *xsum, float *out) {
@@ -98,15 +127,14 @@ INLINE void gemv(const int type, const uint8_t *packed, int64_t k, int64_t g0, i
             const uint8_t *base = bora_unit_base(type, packed, units, g, j);
             const uint8_t *q = bora_unit_weights(type, base, j);
             for (int64_t o = 0; o < stride; o += 64) _mm_prefetch((const char *)(q + 4096 + o), _MM_HINT_T0);
-            const int32_t *x4[1] = {(const int32_t *)(xq + 32 * j)};
+            __m256i isum[2];
+            unit_dots_both_halves(type, q, (const int32_t *)(xq + 32 * j), isum);
             const __m256 dx = _mm256_set1_ps(xd[j]);
             for (int h = 0; h < 2; h++) {
-                __m256i isum[1];
-                unit_dots(type, 1, q, h, x4, isum);
-                if (sum_multiplier(type)) isum[0] = _mm256_add_epi32(isum[0], _mm256_set1_epi32(sum_multiplier(type) * xsum[j]));
+                if (sum_multiplier(type)) isum[h] = _mm256_add_epi32(isum[h], _mm256_set1_epi32(sum_multiplier(type) * xsum[j]));
                 __m256 scale, min;
                 unit_scales(type, base, j, h, &scale, &min);
-                acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[0]), _mm256_mul_ps(scale, dx), acc[h]);
+                acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[h]), _mm256_mul_ps(scale, dx), acc[h]);
                 if (has_min(type)) acc[h] = _mm256_fmadd_ps(min, _mm256_set1_ps(xs16[2 * j] + xs16[2 * j + 1]), acc[h]);
             }
         }
