@@ -5,8 +5,8 @@ import Darwin
 #endif
 
 /// The candidates of one sampling step: token ids with their logits (and, once a sampler has
-/// normalised them, probabilities). Samplers shrink and reorder this list in place; the buffers are
-/// allocated once per generation, so a step allocates nothing.
+/// normalised them, probabilities). Samplers shrink and reorder this list in place; its buffers are
+/// allocated once per generation, not per step.
 public struct TokenCandidates {
     public var ids: UnsafeMutableBufferPointer<Int32>
     public var logits: UnsafeMutableBufferPointer<Float>
@@ -42,7 +42,6 @@ public struct TokenCandidates {
     /// Sorts the first `count` entries by logit, highest first (ties: lower id first).
     mutating func sortByLogit() {
         guard !sorted else { return }
-        // Sort indices by logit with a simple in-place sort of (logit, id) pairs.
         var pairs = [(Float, Int32)]()
         pairs.reserveCapacity(count)
         for i in 0..<count { pairs.append((logits[i], ids[i])) }

@@ -150,7 +150,6 @@ public enum MatMul {
     /// Products of up to three matrices with the same activations, split across threads by rows
     /// (by groups of 16 rows for repacked weights). Made once per activation buffer.
     final class ProductJob: ParallelJob {
-        let capacity = 3
         private var weights: (WeightMatrix?, WeightMatrix?, WeightMatrix?) = (nil, nil, nil)
         private var outputs: (UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?) = (nil, nil, nil)
         var count = 0

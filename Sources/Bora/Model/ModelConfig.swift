@@ -66,8 +66,8 @@ public struct ModelLoadOptions: Sendable {
     /// the key, so W = 4096 must be restored by hand); `.some(0)` turns the window off; nil keeps
     /// what the file says.
     public var slidingWindow: Int?
-    /// Repack quantized weights at load into the layout of the CPU's fastest kernels (AVX-512 VNNI),
-    /// when it has them. Costs a copy of those weights in memory; off keeps the weights mapped only.
+    /// Repack Q4_0, Q4_1, Q8_0 and Q4_K weights at load into the interleaved layout of the packed
+    /// kernels (AVX-512 VNNI or AVX2), when the CPU runs them. Costs a copy of those weights in memory; off keeps the weights mapped only.
     public var repackWeights: Bool
 
     public init(slidingWindow: Int? = nil, repackWeights: Bool = true) {

@@ -83,7 +83,6 @@ public struct ModelWeights: Sendable {
         self.layers = layers
     }
 
-
     /// Bytes of weights read per decoded token (every matrix once, plus one embedding row).
     public var bytesPerToken: Int {
         layers.reduce(0) { $0 + $1.matrices.reduce(0) { $0 + $1.byteCount } } + output.byteCount + tokenEmbedding.rowBytes

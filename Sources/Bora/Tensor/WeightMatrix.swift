@@ -12,7 +12,7 @@ public struct WeightMatrix: @unchecked Sendable {
     public let rowBytes: Int
     /// Keeps the mapping alive.
     let storage: TensorData
-    /// The rows repacked for the AVX-512 VNNI kernels (whole groups of 16), when the CPU runs them.
+    /// The rows repacked for the packed kernels (whole groups of 16), when the CPU runs them.
     public private(set) var packed: PackedMatrix?
 
     public init(_ tensor: TensorData, rows expectedRows: Int, cols expectedCols: Int) throws(BoraError) {
@@ -38,7 +38,7 @@ public struct WeightMatrix: @unchecked Sendable {
     public var byteCount: Int { rows * rowBytes }
 
     /// Repacks the weights for the CPU's fastest kernels if it has some for this format; returns
-    /// whether it did. See matmul_vnni.c for why repacking pays.
+    /// whether it did. See pack.c for why repacking pays.
     mutating func repackIfSupported() -> Bool {
         guard packed == nil, bora_packed_supported(dtype.kernelCode) != 0, rows >= 16 else { return false }
         packed = PackedMatrix(self)
@@ -54,7 +54,7 @@ public struct WeightMatrix: @unchecked Sendable {
     }
 }
 
-/// Weights in the interleaved layout of the VNNI kernels, in memory of their own.
+/// Weights in the interleaved layout of the packed kernels (pack.c), in memory of their own.
 public final class PackedMatrix: @unchecked Sendable {
     public let groups: Int
     public let byteCount: Int
