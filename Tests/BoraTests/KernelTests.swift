@@ -257,4 +257,13 @@ import Testing
             hits.deallocate()
         }
     }
+
+    /// A pool released before its workers have started (a context made and dropped at once, as on
+    /// an early error) must shut down cleanly, not trap in a worker.
+    @Test func threadPoolReleasedBeforeWorkersStart() {
+        for _ in 0..<300 {
+            let pool = ThreadPool(threads: 4)
+            #expect(pool.threadCount == 4)
+        }
+    }
 }

@@ -69,7 +69,10 @@ public final class ThreadPool: @unchecked Sendable {
     }
 
     private final class WorkerStart {
-        unowned let pool: ThreadPool
+        // Not `unowned`: a pool released before a worker has started is already deinitializing when
+        // the worker first reads this, and a checked unowned read traps then. The memory stays valid
+        // because `deinit` joins every worker before it returns.
+        unowned(unsafe) let pool: ThreadPool
         let index: Int
         init(pool: ThreadPool, index: Int) { self.pool = pool; self.index = index }
     }
