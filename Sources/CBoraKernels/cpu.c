@@ -5,7 +5,7 @@
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
 
-int bora_cpu_has_avx2(void) {
+static int cpu_has_avx2(void) {
     static int cached = -1;
     if (cached < 0) {
         __builtin_cpu_init();
@@ -20,7 +20,7 @@ static int cpu_has_avx512_vnni(void) {
     static int cached = -1;
     if (cached < 0) {
         __builtin_cpu_init();
-        cached = bora_cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        cached = cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                  __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
     }
     return cached;
@@ -38,7 +38,7 @@ static int environment_cap(void) {
 int bora_isa(void) {
     static int cached = -1;
     if (cached < 0) {
-        int best = cpu_has_avx512_vnni() ? BORA_ISA_AVX512_VNNI : bora_cpu_has_avx2() ? BORA_ISA_AVX2 : BORA_ISA_PORTABLE;
+        int best = cpu_has_avx512_vnni() ? BORA_ISA_AVX512_VNNI : cpu_has_avx2() ? BORA_ISA_AVX2 : BORA_ISA_PORTABLE;
         int cap = environment_cap();
         cached = best < cap ? best : cap;
     }
@@ -46,8 +46,6 @@ int bora_isa(void) {
 }
 
 #else
-
-int bora_cpu_has_avx2(void) { return 0; }
 
 void bora_cpu_relax(void) {
 #if defined(__aarch64__)

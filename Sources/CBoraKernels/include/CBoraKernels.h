@@ -23,9 +23,6 @@ enum { BORA_ISA_PORTABLE = 0, BORA_ISA_AVX2 = 1, BORA_ISA_AVX512_VNNI = 2 };
 /// The best instruction set the running CPU supports (cached).
 int bora_isa(void);
 
-/// 1 when the running CPU has AVX2, FMA and F16C (x86-64), 0 otherwise.
-int bora_cpu_has_avx2(void);
-
 /// A short pause for spin-wait loops (PAUSE on x86, YIELD on arm64).
 void bora_cpu_relax(void);
 
