@@ -3,7 +3,7 @@
 
 The references come from the real libraries: Hugging Face transformers (MistralForCausalLM /
 LlamaForCausalLM, eager attention, float32) for logits and greedy continuations, and the `gguf`
-package for writing GGUF files and for dequantizing every block format.
+package for writing GGUF files (block-format references: Tools/make_quant_references.py).
 
     python3 -m venv .venv-ref && .venv-ref/bin/pip install torch transformers safetensors gguf numpy
     .venv-ref/bin/python Tools/make_reference_models.py
@@ -385,31 +385,6 @@ def tiny_llama():
     save_reference("tiny-llama-mixed", ids, logits_of(LlamaForCausalLM, cfg, held, ids))
 
 
-def quant_blocks():
-    """Random blocks of every format and the gguf package's dequantization of them."""
-    folder = os.path.join(ROOT, "..", "quant")
-    os.makedirs(folder, exist_ok=True)
-    rng = np.random.default_rng(3)
-    for qtype in [Q.F16, Q.BF16, Q.Q8_0, Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1, Q.Q4_K, Q.Q5_K, Q.Q6_K]:
-        block, size = gguf.GGML_QUANT_SIZES[qtype]
-        count = 8 * (256 // block) if block > 1 else 512
-        raw = rng.integers(0, 256, size=(count, size), dtype=np.uint8)
-        # Overwrite the f16 scale fields with finite values of a sensible size.
-        scale_offsets = {Q.Q8_0: [0], Q.Q4_0: [0], Q.Q4_1: [0, 2], Q.Q5_0: [0], Q.Q5_1: [0, 2],
-                         Q.Q4_K: [0, 2], Q.Q5_K: [0, 2], Q.Q6_K: [208]}.get(qtype, [])
-        for off in scale_offsets:
-            scales = (rng.standard_normal(count) * 0.05).astype(np.float16).view(np.uint8).reshape(count, 2)
-            raw[:, off:off + 2] = scales
-        if qtype == Q.F16:
-            raw = (rng.standard_normal(count) * 4).astype(np.float16).view(np.uint8).reshape(count, 2)
-        if qtype == Q.BF16:
-            raw = ((rng.standard_normal(count) * 4).astype(np.float32).view(np.uint32) >> 16).astype(np.uint16).view(np.uint8).reshape(count, 2)
-        values = gguf.quants.dequantize(raw.reshape(-1), qtype).astype(np.float32)
-        name = qtype.name
-        raw.tofile(os.path.join(folder, f"{name}.bin"))
-        values.tofile(os.path.join(folder, f"{name}.f32"))
-
-
 if __name__ == "__main__":
     torch.manual_seed(0)
     log("transformers", transformers.__version__, "torch", torch.__version__, "gguf", gguf.__version__ if hasattr(gguf, "__version__") else "?")
@@ -418,7 +393,6 @@ if __name__ == "__main__":
     os.makedirs(ROOT)
     tiny_mistral()
     tiny_llama()
-    quant_blocks()
     with open(os.path.join(ROOT, "VERSIONS.txt"), "w") as f:
         import importlib.metadata as md
         f.write("".join(f"{p} {md.version(p)}\n" for p in ["torch", "transformers", "gguf", "safetensors", "numpy"]))

@@ -7,8 +7,8 @@
 //     dx * (sa * Σ_{i<16} q[i]·xq[i] + sb * Σ_{i≥16} q[i]·xq[i]) + ca * s16a + cb * s16b
 //
 // where s16a/s16b are dx × (sum of the activation's first/second 16 xq). Every format except Q8_0
-// has q ≥ 0 (unsigned, so AVX2's maddubs applies directly); Q6_K is the only one whose scale
-// changes inside a 32-element block.
+// and the IQ4 ones (whose q are the signed values of a non-linear table) has q ≥ 0 (unsigned, so
+// AVX2's maddubs applies directly); Q6_K, Q3_K and Q2_K change scale inside a 32-element block.
 #ifndef BORA_BLOCKS_H
 #define BORA_BLOCKS_H
 
@@ -48,12 +48,39 @@ static inline int bora_block_bytes(int type) {
     case BORA_Q4_K: return 144;
     case BORA_Q5_K: return 176;
     case BORA_Q6_K: return 210;
+    case BORA_Q2_K: return 84;
+    case BORA_Q3_K: return 110;
+    case BORA_IQ4_NL: return 18;
+    case BORA_IQ4_XS: return 136;
     default: return 0;
     }
 }
 
 static inline int bora_block_elements(int type) {
-    return (type == BORA_Q4_K || type == BORA_Q5_K || type == BORA_Q6_K) ? 256 : 32;
+    switch (type) {
+    case BORA_Q4_K: case BORA_Q5_K: case BORA_Q6_K: case BORA_Q2_K: case BORA_Q3_K: case BORA_IQ4_XS: return 256;
+    default: return 32;
+    }
+}
+
+/// 1 for the formats whose scale changes every 16 elements.
+static inline int bora_scale_per_16(int type) { return type == BORA_Q6_K || type == BORA_Q3_K || type == BORA_Q2_K; }
+
+/// IQ4_NL's and IQ4_XS's non-linear 4-bit values (ggml's kvalues_iq4nl).
+static const int8_t bora_iq4_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+/// Scale t (0..15) of a Q3_K super-block, from its 12 packed bytes (ggml's dequantize_row_q3_K), minus 32.
+static inline int bora_q3k_scale(const uint8_t *p, int t) {
+    int low = t < 8 ? (p[t] & 0xF) : (p[t - 8] >> 4);
+    int high = (p[8 + (t & 3)] >> (2 * (t >> 2))) & 3;
+    return (low | (high << 4)) - 32;
+}
+
+/// Scale of 32-element block ib (0..7) of an IQ4_XS super-block, minus 32.
+static inline int bora_iq4xs_scale(const uint8_t *b, int ib) {
+    int low = (b[4 + ib / 2] >> (4 * (ib & 1))) & 0xF;
+    int high = (bora_u16(b + 2) >> (2 * ib)) & 3;
+    return (low | (high << 4)) - 32;
 }
 
 /// The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K super-block (ggml's get_scale_min_k4).
@@ -140,6 +167,45 @@ static inline void bora_load_block(int type, const uint8_t *row, int64_t j, int1
         }
         float sa = d * sc[0], sb = d * sc[1];
         *s = (bora_block_scales){sa, sb, -32 * sa, -32 * sb};
+        return;
+    }
+    case BORA_Q2_K: {
+        // Element e of 32-block j: 128-element half n = j/4, shift 2·(j%4), byte 32n + (e of 32).
+        const uint8_t *b = row + (j / 8) * 84;
+        int sub = (int)(j % 8), n = sub / 4, shift = 2 * (sub % 4);
+        const uint8_t *qs = b + 16 + 32 * n;
+        for (int i = 0; i < 32; i++) q[i] = (qs[i] >> shift) & 3;
+        float d = bora_half(bora_u16(b + 80)), dmin = bora_half(bora_u16(b + 82));
+        uint8_t sa = b[2 * sub], sb = b[2 * sub + 1];
+        *s = (bora_block_scales){d * (sa & 0xF), d * (sb & 0xF), -dmin * (sa >> 4), -dmin * (sb >> 4)};
+        return;
+    }
+    case BORA_Q3_K: {
+        // value = d·scale·(low2 + 4·hbit − 4); hbit is bit `sub` of hmask byte (e of 32).
+        const uint8_t *b = row + (j / 8) * 110;
+        int sub = (int)(j % 8), n = sub / 4, shift = 2 * (sub % 4);
+        const uint8_t *qs = b + 32 + 32 * n;
+        for (int i = 0; i < 32; i++) q[i] = (int16_t)(((qs[i] >> shift) & 3) | (((b[i] >> sub) & 1) << 2));
+        float d = bora_half(bora_u16(b + 108));
+        float sa = d * bora_q3k_scale(b + 96, 2 * sub), sb = d * bora_q3k_scale(b + 96, 2 * sub + 1);
+        *s = (bora_block_scales){sa, sb, -4 * sa, -4 * sb};
+        return;
+    }
+    case BORA_IQ4_NL:
+    case BORA_IQ4_XS: {
+        const uint8_t *qs;
+        float d;
+        if (type == BORA_IQ4_NL) {
+            const uint8_t *b = row + j * 18;
+            d = bora_half(bora_u16(b));
+            qs = b + 2;
+        } else {
+            const uint8_t *b = row + (j / 8) * 136;
+            d = bora_half(bora_u16(b)) * bora_iq4xs_scale(b, (int)(j % 8));
+            qs = b + 8 + 16 * (j % 8);
+        }
+        for (int i = 0; i < 16; i++) { q[i] = bora_iq4_values[qs[i] & 0xF]; q[i + 16] = bora_iq4_values[qs[i] >> 4]; }
+        *s = (bora_block_scales){d, d, 0, 0};
         return;
     }
     default:

@@ -33,7 +33,21 @@ INLINE __m256i nibbles(const uint8_t *p) {
     return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
 }
 
-/// One weight block: q (unsigned 0..63, or signed for Q8_0) and its scales (see blocks.h).
+/// Weights held as signed bytes (the others are unsigned).
+INLINE int signed_weights(const int type) { return type == BORA_Q8_0 || type == BORA_IQ4_NL || type == BORA_IQ4_XS; }
+
+/// 32 signed IQ4 values from 16 bytes of nibble indices.
+INLINE __m256i iq4_values(const uint8_t *p) {
+    const __m128i table = _mm_loadu_si128((const __m128i *)bora_iq4_values);
+    return _mm256_shuffle_epi8(_mm256_set_m128i(table, table), nibbles(p));
+}
+
+/// 32 two-bit values (shifted by `shift`) of 32 bytes.
+INLINE __m256i crumbs(const uint8_t *p, int shift) {
+    return _mm256_and_si256(_mm256_srli_epi16(_mm256_loadu_si256((const __m256i *)p), shift), _mm256_set1_epi8(3));
+}
+
+/// One weight block: q (unsigned 0..63, or signed for Q8_0 and IQ4) and its scales (see blocks.h).
 INLINE __m256i load_block(const int type, const uint8_t *row, int64_t j, bora_block_scales *s) {
     switch (type) {
     case BORA_Q8_0: {
@@ -100,6 +114,36 @@ INLINE __m256i load_block(const int type, const uint8_t *row, int64_t j, bora_bl
         __m256i high = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * i4), _mm256_set1_epi8(0x03));
         return _mm256_or_si256(low, _mm256_slli_epi16(high, 4));
     }
+    case BORA_Q2_K: {
+        const uint8_t *b = row + (j >> 3) * 84;
+        const int sub = (int)(j & 7);
+        float d = _cvtsh_ss(bora_u16(b + 80)), dmin = _cvtsh_ss(bora_u16(b + 82));
+        uint8_t sa = b[2 * sub], sb = b[2 * sub + 1];
+        *s = (bora_block_scales){d * (sa & 0xF), d * (sb & 0xF), -dmin * (sa >> 4), -dmin * (sb >> 4)};
+        return crumbs(b + 16 + 32 * (sub >> 2), 2 * (sub & 3));
+    }
+    case BORA_Q3_K: {
+        const uint8_t *b = row + (j >> 3) * 110;
+        const int sub = (int)(j & 7);
+        float d = _cvtsh_ss(bora_u16(b + 108));
+        float sa = d * bora_q3k_scale(b + 96, 2 * sub), sb = d * bora_q3k_scale(b + 96, 2 * sub + 1);
+        *s = (bora_block_scales){sa, sb, -4 * sa, -4 * sb};
+        const __m256i bit = _mm256_set1_epi8((char)(1 << sub));
+        const __m256i high = _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_loadu_si256((const __m256i *)b), bit), bit);
+        return _mm256_or_si256(crumbs(b + 32 + 32 * (sub >> 2), 2 * (sub & 3)), _mm256_and_si256(high, _mm256_set1_epi8(4)));
+    }
+    case BORA_IQ4_NL: {
+        const uint8_t *b = row + j * 18;
+        float d = _cvtsh_ss(bora_u16(b));
+        *s = (bora_block_scales){d, d, 0, 0};
+        return iq4_values(b + 2);
+    }
+    case BORA_IQ4_XS: {
+        const uint8_t *b = row + (j >> 3) * 136;
+        float d = _cvtsh_ss(bora_u16(b)) * bora_iq4xs_scale(b, (int)(j & 7));
+        *s = (bora_block_scales){d, d, 0, 0};
+        return iq4_values(b + 8 + 16 * (j & 7));
+    }
     }
     return _mm256_setzero_si256();
 }
@@ -118,7 +162,7 @@ INLINE void tile(const int type, const int R, const int B, const uint8_t *w, siz
         bora_block_scales s[4];
         for (int i = 0; i < R; i++) {
             q[i] = load_block(type, w + (r + i) * row_bytes, j, &s[i]);
-            if (type == BORA_Q8_0) {
+            if (signed_weights(type)) {
                 wsigned[i] = q[i];
                 q[i] = _mm256_sign_epi8(q[i], q[i]);  // |w| (maddubs wants unsigned); the sign moves to x
             }
@@ -130,17 +174,17 @@ INLINE void tile(const int type, const int R, const int B, const uint8_t *w, siz
             const float s16a = xs16[2 * (row * blocks + j)], s16b = xs16[2 * (row * blocks + j) + 1];
             for (int i = 0; i < R; i++) {
                 __m256i p;
-                if (type == BORA_Q8_0) {
+                if (signed_weights(type)) {
                     p = _mm256_maddubs_epi16(q[i], _mm256_sign_epi8(x, wsigned[i]));
                 } else {
                     p = _mm256_maddubs_epi16(q[i], x);
                 }
                 const __m256 pf = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
-                const __m256 scale = (type == BORA_Q6_K)
+                const __m256 scale = bora_scale_per_16(type)
                     ? _mm256_set_m128(_mm_set1_ps(s[i].sb * dx), _mm_set1_ps(s[i].sa * dx))
                     : _mm256_set1_ps(s[i].sa * dx);
                 acc[i][l] = _mm256_fmadd_ps(pf, scale, acc[i][l]);
-                if (type != BORA_Q8_0) corr[i][l] += s[i].ca * s16a + s[i].cb * s16b;
+                if (!signed_weights(type)) corr[i][l] += s[i].ca * s16a + s[i].cb * s16b;
             }
         }
     }
@@ -192,6 +236,10 @@ DEFINE_MATMUL(matmul_q5_1, BORA_Q5_1)
 DEFINE_MATMUL(matmul_q4_k, BORA_Q4_K)
 DEFINE_MATMUL(matmul_q5_k, BORA_Q5_K)
 DEFINE_MATMUL(matmul_q6_k, BORA_Q6_K)
+DEFINE_MATMUL(matmul_q2_k, BORA_Q2_K)
+DEFINE_MATMUL(matmul_q3_k, BORA_Q3_K)
+DEFINE_MATMUL(matmul_iq4_nl, BORA_IQ4_NL)
+DEFINE_MATMUL(matmul_iq4_xs, BORA_IQ4_XS)
 
 void bora_matmul_q_avx2(int type, const uint8_t *w, size_t rb, int64_t k, int64_t r0, int64_t r1, const int8_t *xq,
                         const float *xd, const float *xs16, int64_t batch, float *out, int64_t os) {
@@ -204,6 +252,10 @@ void bora_matmul_q_avx2(int type, const uint8_t *w, size_t rb, int64_t k, int64_
     case BORA_Q4_K: matmul_q4_k(w, rb, k, r0, r1, xq, xd, xs16, batch, out, os); break;
     case BORA_Q5_K: matmul_q5_k(w, rb, k, r0, r1, xq, xd, xs16, batch, out, os); break;
     case BORA_Q6_K: matmul_q6_k(w, rb, k, r0, r1, xq, xd, xs16, batch, out, os); break;
+    case BORA_Q2_K: matmul_q2_k(w, rb, k, r0, r1, xq, xd, xs16, batch, out, os); break;
+    case BORA_Q3_K: matmul_q3_k(w, rb, k, r0, r1, xq, xd, xs16, batch, out, os); break;
+    case BORA_IQ4_NL: matmul_iq4_nl(w, rb, k, r0, r1, xq, xd, xs16, batch, out, os); break;
+    case BORA_IQ4_XS: matmul_iq4_xs(w, rb, k, r0, r1, xq, xd, xs16, batch, out, os); break;
     }
 }
 

@@ -24,9 +24,11 @@ import Testing
         var bytes = (0..<(blocks * dtype.blockBytes)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         let scaleOffsets: [Int]
         switch dtype {
-        case .q8_0, .q4_0, .q5_0: scaleOffsets = [0]
+        case .q8_0, .q4_0, .q5_0, .iq4_nl, .iq4_xs: scaleOffsets = [0]
         case .q4_1, .q5_1, .q4_K, .q5_K: scaleOffsets = [0, 2]
         case .q6_K: scaleOffsets = [208]
+        case .q2_K: scaleOffsets = [80, 82]
+        case .q3_K: scaleOffsets = [108]
         default: scaleOffsets = []
         }
         for b in 0..<blocks {
@@ -55,7 +57,7 @@ import Testing
         return out
     }
 
-    static let quantizedTypes: [DType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K]
+    static let quantizedTypes: [DType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K, .q2_K, .q3_K, .iq4_nl, .iq4_xs]
     static let shapes: [(rows: Int, batch: Int)] = [(13, 1), (7, 3), (9, 6), (6, 70)]
 
     /// Exact: the kernel's result equals the dot of the dequantized weights with the dequantized

@@ -3,11 +3,12 @@ import Testing
 @testable import Bora
 
 /// Dequantization must equal the `gguf` Python package's on the same bytes (random blocks written by
-/// Tools/make_reference_models.py).
+/// Tools/make_quant_references.py).
 @Suite struct QuantBlocksTests {
     static let types: [(DType, String)] = [
         (.f16, "F16"), (.bf16, "BF16"), (.q8_0, "Q8_0"), (.q4_0, "Q4_0"), (.q4_1, "Q4_1"),
         (.q5_0, "Q5_0"), (.q5_1, "Q5_1"), (.q4_K, "Q4_K"), (.q5_K, "Q5_K"), (.q6_K, "Q6_K"),
+        (.q2_K, "Q2_K"), (.q3_K, "Q3_K"), (.iq4_nl, "IQ4_NL"), (.iq4_xs, "IQ4_XS"),
     ]
 
     @Test(arguments: types)

@@ -23,6 +23,10 @@ extension DType {
         case .q4_K: return Int32(BORA_Q4_K)
         case .q5_K: return Int32(BORA_Q5_K)
         case .q6_K: return Int32(BORA_Q6_K)
+        case .q2_K: return Int32(BORA_Q2_K)
+        case .q3_K: return Int32(BORA_Q3_K)
+        case .iq4_nl: return Int32(BORA_IQ4_NL)
+        case .iq4_xs: return Int32(BORA_IQ4_XS)
         }
     }
 }

@@ -12,13 +12,17 @@ public enum DType: String, Sendable, CaseIterable, Hashable {
     case q4_K = "Q4_K"
     case q5_K = "Q5_K"
     case q6_K = "Q6_K"
+    case q2_K = "Q2_K"
+    case q3_K = "Q3_K"
+    case iq4_nl = "IQ4_NL"
+    case iq4_xs = "IQ4_XS"
 
     /// Elements per block (1 for plain floats).
     public var blockSize: Int {
         switch self {
         case .f32, .f16, .bf16: return 1
-        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1: return 32
-        case .q4_K, .q5_K, .q6_K: return 256
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl: return 32
+        case .q4_K, .q5_K, .q6_K, .q2_K, .q3_K, .iq4_xs: return 256
         }
     }
 
@@ -35,6 +39,10 @@ public enum DType: String, Sendable, CaseIterable, Hashable {
         case .q4_K: return 144  // f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles
         case .q5_K: return 176  // as Q4_K plus 32 bytes of high bits
         case .q6_K: return 210  // 128 bytes low nibbles, 64 bytes high bits, 16 × i8 scales, f16 d
+        case .q2_K: return 84   // 16 bytes of 4-bit scale/min pairs, 64 bytes of 2-bit values, f16 d, f16 dmin
+        case .q3_K: return 110  // 32 bytes of high bits, 64 bytes of 2-bit values, 12 bytes of 6-bit scales, f16 d
+        case .iq4_nl: return 18 // f16 d, 16 bytes of nibbles indexing a non-linear table
+        case .iq4_xs: return 136 // f16 d, u16 high scale bits, 4 bytes of low scale nibbles, 128 bytes of nibbles
         }
     }
 
@@ -60,6 +68,10 @@ public enum DType: String, Sendable, CaseIterable, Hashable {
         case .q4_K: return 12
         case .q5_K: return 13
         case .q6_K: return 14
+        case .q2_K: return 10
+        case .q3_K: return 11
+        case .iq4_nl: return 20
+        case .iq4_xs: return 23
         case .bf16: return 30
         }
     }

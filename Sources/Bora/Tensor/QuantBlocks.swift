@@ -29,6 +29,14 @@ public enum QuantBlocks {
             for b in 0..<blocks { q5_K(bytes + b * 176, out + b * 256) }
         case .q6_K:
             for b in 0..<blocks { q6_K(bytes + b * 210, out + b * 256) }
+        case .q2_K:
+            for b in 0..<blocks { q2_K(bytes + b * 84, out + b * 256) }
+        case .q3_K:
+            for b in 0..<blocks { q3_K(bytes + b * 110, out + b * 256) }
+        case .iq4_nl:
+            for b in 0..<blocks { iq4_nl(bytes + b * 18, out + b * 32) }
+        case .iq4_xs:
+            for b in 0..<blocks { iq4_xs(bytes + b * 136, out + b * 256) }
         }
     }
 
@@ -158,6 +166,84 @@ public enum QuantBlocks {
             ql += 64
             qh += 32
             sc += 8
+        }
+    }
+
+    static func q2_K(_ b: UnsafePointer<UInt8>, _ y: UnsafeMutablePointer<Float>) {
+        let scales = b, d = half(b, 80), dmin = half(b, 82)
+        var q = b + 16
+        var out = y
+        var index = 0
+        for _ in 0..<2 {
+            for shift in stride(from: 0, to: 8, by: 2) {
+                for part in 0..<2 {
+                    let sc = scales[index]
+                    index += 1
+                    let dl = d * Float(sc & 0x0F), ml = dmin * Float(sc >> 4)
+                    for l in 0..<16 { out[l] = dl * Float((q[16 * part + l] >> UInt8(shift)) & 3) - ml }
+                    out += 16
+                }
+            }
+            q += 32
+        }
+    }
+
+    /// Q3_K's 16 six-bit scales, unpacked from 12 bytes as ggml's dequantize_row_q3_K does, minus 32.
+    static func scalesQ3K(_ p: UnsafePointer<UInt8>) -> [Int] {
+        (0..<16).map { i -> Int in
+            let low = i < 8 ? (p[i] & 0x0F) : (p[i - 8] >> 4)
+            let high = (p[8 + i % 4] >> UInt8(2 * (i / 4))) & 3
+            return Int(low | high << 4) - 32
+        }
+    }
+
+    static func q3_K(_ b: UnsafePointer<UInt8>, _ y: UnsafeMutablePointer<Float>) {
+        let hmask = b, d = half(b, 108)
+        let scales = scalesQ3K(b + 96)
+        var q = b + 32
+        var out = y
+        var index = 0
+        var m: UInt8 = 1
+        for _ in 0..<2 {
+            for shift in stride(from: 0, to: 8, by: 2) {
+                for part in 0..<2 {
+                    let dl = d * Float(scales[index])
+                    index += 1
+                    for l in 0..<16 {
+                        let low = Int((q[16 * part + l] >> UInt8(shift)) & 3)
+                        out[l] = dl * Float(low - (hmask[16 * part + l] & m != 0 ? 0 : 4))
+                    }
+                    out += 16
+                }
+                m <<= 1
+            }
+            q += 32
+        }
+    }
+
+    /// IQ4_NL's and IQ4_XS's non-linear 4-bit values (ggml's kvalues_iq4nl).
+    static let iq4Values: [Int8] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
+
+    static func iq4_nl(_ b: UnsafePointer<UInt8>, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(b)
+        for j in 0..<16 {
+            y[j] = d * Float(iq4Values[Int(b[2 + j] & 0x0F)])
+            y[j + 16] = d * Float(iq4Values[Int(b[2 + j] >> 4)])
+        }
+    }
+
+    static func iq4_xs(_ b: UnsafePointer<UInt8>, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(b)
+        let scalesHigh = UInt16(b[2]) | UInt16(b[3]) << 8
+        for ib in 0..<8 {
+            let low = (b[4 + ib / 2] >> UInt8(4 * (ib % 2))) & 0x0F
+            let high = UInt8((scalesHigh >> UInt16(2 * ib)) & 3)
+            let dl = d * Float(Int(low | high << 4) - 32)
+            let qs = b + 8 + 16 * ib
+            for j in 0..<16 {
+                y[32 * ib + j] = dl * Float(iq4Values[Int(qs[j] & 0x0F)])
+                y[32 * ib + j + 16] = dl * Float(iq4Values[Int(qs[j] >> 4)])
+            }
         }
     }
 }

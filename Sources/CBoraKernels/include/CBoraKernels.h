@@ -15,6 +15,7 @@ extern "C" {
 enum {
     BORA_F32 = 0, BORA_F16 = 1, BORA_BF16 = 2, BORA_Q8_0 = 3, BORA_Q4_0 = 4, BORA_Q4_1 = 5,
     BORA_Q5_0 = 6, BORA_Q5_1 = 7, BORA_Q4_K = 8, BORA_Q5_K = 9, BORA_Q6_K = 10,
+    BORA_Q2_K = 11, BORA_Q3_K = 12, BORA_IQ4_NL = 13, BORA_IQ4_XS = 14,
 };
 
 /// Instruction sets the kernels may use.
