@@ -11,29 +11,67 @@
 
 // ---- Kernels ----
 
-/// The weights of k-steps 2v and 2v+1 (4 elements each) of the 16 rows, as unsigned bytes.
-INLINE void load_pair(const int type, const uint8_t *q, int v, __m512i *even, __m512i *odd) {
+/// x shifted left by s bits (right for s < 0) in 16-bit lanes; callers mask bits that stay in their byte.
+INLINE __m512i shift_bits(__m512i x, const int s) {
+    return s > 0 ? _mm512_slli_epi16(x, s) : s < 0 ? _mm512_srli_epi16(x, -s) : x;
+}
+
+/// The unsigned weight codes of k-steps 2v and 2v+1 (4 elements each) of the 16 rows (pack.c).
+INLINE void load_pair(const int type, const uint8_t *q, const int v, __m512i *even, __m512i *odd) {
     if (type == BORA_Q8_0) {
         *even = _mm512_loadu_si512(q + 128 * v);
         *odd = _mm512_loadu_si512(q + 128 * v + 64);
-    } else {
-        const __m512i raw = _mm512_loadu_si512(q + 64 * v), mask = _mm512_set1_epi8(0x0F);
-        *even = _mm512_and_si512(raw, mask);
-        *odd = _mm512_and_si512(_mm512_srli_epi16(raw, 4), mask);
+        return;
+    }
+    if (type == BORA_Q2_K || type == BORA_Q3_K) {
+        const __m512i three = _mm512_set1_epi8(3);
+        *even = _mm512_and_si512(shift_bits(_mm512_loadu_si512(q), -2 * v), three);
+        *odd = _mm512_and_si512(shift_bits(_mm512_loadu_si512(q + 64), -2 * v), three);
+        if (type == BORA_Q3_K) {
+            const __m512i h = _mm512_loadu_si512(q + 128), four = _mm512_set1_epi8(4);
+            *even = _mm512_or_si512(*even, _mm512_and_si512(shift_bits(h, 2 - 2 * v), four));
+            *odd = _mm512_or_si512(*odd, _mm512_and_si512(shift_bits(h, 1 - 2 * v), four));
+        }
+        return;
+    }
+    const __m512i raw = _mm512_loadu_si512(q + 64 * v), mask = _mm512_set1_epi8(0x0F);
+    *even = _mm512_and_si512(raw, mask);
+    *odd = _mm512_and_si512(_mm512_srli_epi16(raw, 4), mask);
+    if (type == BORA_Q5_0 || type == BORA_Q5_1 || type == BORA_Q5_K) {
+        const __m512i h = _mm512_loadu_si512(q + 256), bit = _mm512_set1_epi8(0x10);
+        *even = _mm512_or_si512(*even, _mm512_and_si512(shift_bits(h, 4 - 2 * v), bit));
+        *odd = _mm512_or_si512(*odd, _mm512_and_si512(shift_bits(h, 3 - 2 * v), bit));
+    } else if (type == BORA_Q6_K) {
+        const __m512i bits = _mm512_set1_epi8(0x30);
+        *even = _mm512_or_si512(*even, _mm512_and_si512(shift_bits(_mm512_loadu_si512(q + 256), 4 - 2 * v), bits));
+        *odd = _mm512_or_si512(*odd, _mm512_and_si512(shift_bits(_mm512_loadu_si512(q + 320), 4 - 2 * v), bits));
+    } else if (type == BORA_IQ4_NL || type == BORA_IQ4_XS) {
+        // Table values + 128, so they are unsigned like every other code.
+        const __m512i table = _mm512_broadcast_i32x4(_mm_add_epi8(_mm_loadu_si128((const __m128i *)bora_iq4_values), _mm_set1_epi8((char)0x80)));
+        *even = _mm512_shuffle_epi8(table, *even);
+        *odd = _mm512_shuffle_epi8(table, *odd);
     }
 }
 
 /// Integer offset per activation sum: weights are stored as q + offset' so Σ q·x needs −offset·Σx.
 INLINE int sum_multiplier(const int type) {
-    return type == BORA_Q4_0 ? -8 : type == BORA_Q8_0 ? -128 : 0;
+    switch (type) {
+    case BORA_Q4_0: return -8;
+    case BORA_Q5_0: return -16;
+    case BORA_Q8_0: case BORA_IQ4_NL: case BORA_IQ4_XS: return -128;
+    default: return 0;
+    }
 }
 
-/// Per-row scale and (for Q4_1, Q4_K) min of unit j: w = scale·q + min.
+/// Formats with a per-row float minimum per 32 elements: w = scale·q + min.
+INLINE int has_min(const int type) { return type == BORA_Q4_1 || type == BORA_Q4_K || type == BORA_Q5_1 || type == BORA_Q5_K; }
+
+/// Per-row scale and (for has_min formats) min of unit j: w = scale·q + min.
 INLINE void unit_scales(const int type, const uint8_t *base, int64_t j, __m512 *scale, __m512 *min) {
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)base));
+    const int s = (int)(j & 7);
     switch (type) {
-    case BORA_Q4_K: {
-        const int s = (int)(j & 7);
-        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)base));
+    case BORA_Q4_K: case BORA_Q5_K: {
         const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(base + 32)));
         const __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(base + 64 + 16 * s))));
         const __m512 mn = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(base + 192 + 16 * s))));
@@ -41,41 +79,106 @@ INLINE void unit_scales(const int type, const uint8_t *base, int64_t j, __m512 *
         *min = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(dmin, mn));
         return;
     }
-    case BORA_Q4_1:
-        *scale = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)base));
+    case BORA_Q4_1: case BORA_Q5_1:
+        *scale = d;
         *min = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(base + 32)));
         return;
+    case BORA_IQ4_XS:
+        *scale = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(base + 32 + 16 * s)))));
+        *min = _mm512_setzero_ps();
+        return;
     default:
-        *scale = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)base));
+        *scale = d;
         *min = _mm512_setzero_ps();
     }
 }
 
-INLINE int has_min(const int type) { return type == BORA_Q4_1 || type == BORA_Q4_K; }
+/// The per-16 formats (Q6_K, Q3_K, Q2_K): scale (and Q2_K's min) of 16-element half t (0..15) of
+/// a super-block, and the integer offset of the codes (w = scale·(q + offset) + min).
+INLINE void half_scales(const int type, const uint8_t *base, int t, __m512 *scale, __m512 *min) {
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)base));
+    if (type == BORA_Q2_K) {
+        const __m512i raw = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(base + 64 + 16 * t)));
+        const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(base + 32)));
+        *scale = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_and_si512(raw, _mm512_set1_epi32(15))));
+        *min = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_srli_epi32(raw, 4))));
+        return;
+    }
+    *scale = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(base + 32 + 16 * t)))));
+    *min = _mm512_setzero_ps();
+}
+
+INLINE int per16(const int type) { return bora_scale_per_16(type); }
+INLINE float half_offset(const int type) { return type == BORA_Q6_K ? -32.0f : type == BORA_Q3_K ? -4.0f : 0.0f; }
+
+/// A unit's per-row factors: scale and min for the whole unit, or per half for per-16 formats.
+typedef struct { __m512 sa, ma, sb, mb; } unit_factors;
+
+INLINE unit_factors factors(const int type, const uint8_t *base, int64_t j) {
+    unit_factors f;
+    if (per16(type)) {
+        half_scales(type, base, 2 * (int)(j & 7), &f.sa, &f.ma);
+        half_scales(type, base, 2 * (int)(j & 7) + 1, &f.sb, &f.mb);
+    } else {
+        unit_scales(type, base, j, &f.sa, &f.ma);
+        f.sb = f.mb = f.sa;
+    }
+    return f;
+}
+
+/// acc += the unit's contribution, from the integer sums of its two halves (per-16 formats) or
+/// of its even and odd k-steps (the others, whose scale covers all 32 elements).
+INLINE __m512 accumulate(const int type, __m512 acc, __m512i ia, __m512i ib, const unit_factors *f,
+                         float dx, const float *s16, int32_t sum32) {
+    if (per16(type)) {
+        const __m512 vdx = _mm512_set1_ps(dx);
+        acc = _mm512_fmadd_ps(f->sa, _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia), vdx, _mm512_set1_ps(half_offset(type) * s16[0])), acc);
+        acc = _mm512_fmadd_ps(f->sb, _mm512_fmadd_ps(_mm512_cvtepi32_ps(ib), vdx, _mm512_set1_ps(half_offset(type) * s16[1])), acc);
+        if (type == BORA_Q2_K) {
+            acc = _mm512_fmadd_ps(f->ma, _mm512_set1_ps(s16[0]), acc);
+            acc = _mm512_fmadd_ps(f->mb, _mm512_set1_ps(s16[1]), acc);
+        }
+        return acc;
+    }
+    __m512i total = _mm512_add_epi32(ia, ib);
+    if (sum_multiplier(type)) total = _mm512_add_epi32(total, _mm512_set1_epi32(sum_multiplier(type) * sum32));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(f->sa, _mm512_set1_ps(dx)), acc);
+    if (has_min(type)) acc = _mm512_fmadd_ps(f->ma, _mm512_set1_ps(s16[0] + s16[1]), acc);
+    return acc;
+}
+
+/// Σ code·x of one unit into two accumulators: halves (elements 0–15, 16–31) for per-16 formats,
+/// even and odd k-steps otherwise (two independent chains either way).
+INLINE void unit_dots(const int type, const uint8_t *q, const int32_t *x4, __m512i *ia, __m512i *ib) {
+    for (int v = 0; v < 4; v++) {
+        __m512i even, odd;
+        load_pair(type, q, v, &even, &odd);
+        const __m512i xe = _mm512_set1_epi32(x4[2 * v]), xo = _mm512_set1_epi32(x4[2 * v + 1]);
+        if (per16(type)) {
+            __m512i *h = v < 2 ? ia : ib;
+            *h = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(*h, even, xe), odd, xo);
+        } else {
+            *ia = _mm512_dpbusd_epi32(*ia, even, xe);
+            *ib = _mm512_dpbusd_epi32(*ib, odd, xo);
+        }
+    }
+}
 
 /// Decode: one activation row, groups [g0, g1) streamed once, prefetching ahead.
 INLINE void gemv(const int type, const uint8_t *packed, int64_t k, int64_t g0, int64_t g1, const int8_t *xq,
                  const float *xd, const float *xs16, const int32_t *xsum, float *out) {
     const int64_t units = k / 32;
-    const int64_t stride = type == BORA_Q4_K ? 2368 / 8 : bora_unit_bytes(type);
+    const int64_t stride = bora_super_bytes(type) / bora_units_per_super(type);
     for (int64_t g = g0; g < g1; g++) {
         __m512 acc = _mm512_setzero_ps();
         for (int64_t j = 0; j < units; j++) {
             const uint8_t *base = bora_unit_base(type, packed, units, g, j);
             const uint8_t *q = bora_unit_weights(type, base, j);
             for (int64_t o = 0; o < stride; o += 64) _mm_prefetch((const char *)(q + 4096 + o), _MM_HINT_T0);
-            const int32_t *x4 = (const int32_t *)(xq + 32 * j);
-            __m512i ia = _mm512_set1_epi32(sum_multiplier(type) * xsum[j]), ib = _mm512_setzero_si512();
-            for (int v = 0; v < 4; v++) {
-                __m512i even, odd;
-                load_pair(type, q, v, &even, &odd);
-                ia = _mm512_dpbusd_epi32(ia, even, _mm512_set1_epi32(x4[2 * v]));
-                ib = _mm512_dpbusd_epi32(ib, odd, _mm512_set1_epi32(x4[2 * v + 1]));
-            }
-            __m512 scale, min;
-            unit_scales(type, base, j, &scale, &min);
-            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(ia, ib)), _mm512_mul_ps(scale, _mm512_set1_ps(xd[j])), acc);
-            if (has_min(type)) acc = _mm512_fmadd_ps(min, _mm512_set1_ps(xs16[2 * j] + xs16[2 * j + 1]), acc);
+            __m512i ia = _mm512_setzero_si512(), ib = _mm512_setzero_si512();
+            unit_dots(type, q, (const int32_t *)(xq + 32 * j), &ia, &ib);
+            const unit_factors f = factors(type, base, j);
+            acc = accumulate(type, acc, ia, ib, &f, xd[j], xs16 + 2 * j, xsum[j]);
         }
         _mm512_storeu_ps(out + 16 * g, acc);
     }
@@ -94,11 +197,10 @@ INLINE void tile(const int type, const int M, const int NZ, const uint8_t *packe
             base[z] = bora_unit_base(type, packed, units, g + z, j);
             q[z] = bora_unit_weights(type, base[z], j);
         }
-        __m512i ia[6][2];
-        for (int m = 0; m < M; m++) {
-            const __m512i init = _mm512_set1_epi32(sum_multiplier(type) * xsum[(b0 + m) * units + j]);
-            for (int z = 0; z < NZ; z++) ia[m][z] = init;
-        }
+        // Per-16 formats keep both halves' sums; the others one sum per (row, group).
+        __m512i ia[6][2], ib[6][2];
+        for (int m = 0; m < M; m++)
+            for (int z = 0; z < NZ; z++) ia[m][z] = ib[m][z] = _mm512_setzero_si512();
         for (int v = 0; v < 4; v++) {
             __m512i even[2], odd[2];
             for (int z = 0; z < NZ; z++) load_pair(type, q[z], v, &even[z], &odd[z]);
@@ -106,20 +208,18 @@ INLINE void tile(const int type, const int M, const int NZ, const uint8_t *packe
                 const int32_t *x4 = (const int32_t *)(xq + (b0 + m) * k + 32 * j);
                 const __m512i xe = _mm512_set1_epi32(x4[2 * v]), xo = _mm512_set1_epi32(x4[2 * v + 1]);
                 for (int z = 0; z < NZ; z++) {
-                    ia[m][z] = _mm512_dpbusd_epi32(ia[m][z], even[z], xe);
-                    ia[m][z] = _mm512_dpbusd_epi32(ia[m][z], odd[z], xo);
+                    __m512i *h = per16(type) && v >= 2 ? &ib[m][z] : &ia[m][z];
+                    *h = _mm512_dpbusd_epi32(*h, even[z], xe);
+                    *h = _mm512_dpbusd_epi32(*h, odd[z], xo);
                 }
             }
         }
-        __m512 scale[2], min[2];
-        for (int z = 0; z < NZ; z++) unit_scales(type, base[z], j, &scale[z], &min[z]);
+        unit_factors f[2];
+        for (int z = 0; z < NZ; z++) f[z] = factors(type, base[z], j);
         for (int m = 0; m < M; m++) {
             const int64_t row = (b0 + m) * units + j;
-            const __m512 dx = _mm512_set1_ps(xd[row]);
-            for (int z = 0; z < NZ; z++) {
-                acc[m][z] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[m][z]), _mm512_mul_ps(scale[z], dx), acc[m][z]);
-                if (has_min(type)) acc[m][z] = _mm512_fmadd_ps(min[z], _mm512_set1_ps(xs16[2 * row] + xs16[2 * row + 1]), acc[m][z]);
-            }
+            for (int z = 0; z < NZ; z++)
+                acc[m][z] = accumulate(type, acc[m][z], ia[m][z], ib[m][z], &f[z], xd[row], xs16 + 2 * row, xsum[row]);
         }
     }
     for (int m = 0; m < M; m++)
@@ -146,14 +246,17 @@ INLINE void matmul_packed_type(const int type, const uint8_t *packed, int64_t k,
     for (int64_t c0 = 0; c0 < batch; c0 += 128) {
         const int64_t c1 = c0 + 128 < batch ? c0 + 128 : batch;
         int64_t g = g0;
+        // Per-16 formats hold two integer sums per output: 4 activation rows keep them in registers.
         for (; g + 2 <= g1; g += 2) {
             int64_t b = c0;
-            for (; b + 6 <= c1; b += 6) tile(type, 6, 2, packed, k, g, b, xq, xd, xs16, xsum, out, os);
+            if (per16(type)) for (; b + 4 <= c1; b += 4) tile(type, 4, 2, packed, k, g, b, xq, xd, xs16, xsum, out, os);
+            else for (; b + 6 <= c1; b += 6) tile(type, 6, 2, packed, k, g, b, xq, xd, xs16, xsum, out, os);
             TILE_ROWS(2)
         }
         for (; g < g1; g++) {
             int64_t b = c0;
-            for (; b + 6 <= c1; b += 6) tile(type, 6, 1, packed, k, g, b, xq, xd, xs16, xsum, out, os);
+            if (per16(type)) for (; b + 4 <= c1; b += 4) tile(type, 4, 1, packed, k, g, b, xq, xd, xs16, xsum, out, os);
+            else for (; b + 6 <= c1; b += 6) tile(type, 6, 1, packed, k, g, b, xq, xd, xs16, xsum, out, os);
             TILE_ROWS(1)
         }
     }
@@ -168,6 +271,14 @@ DEFINE_PACKED(packed_q4_0, BORA_Q4_0)
 DEFINE_PACKED(packed_q4_1, BORA_Q4_1)
 DEFINE_PACKED(packed_q8_0, BORA_Q8_0)
 DEFINE_PACKED(packed_q4_k, BORA_Q4_K)
+DEFINE_PACKED(packed_q5_0, BORA_Q5_0)
+DEFINE_PACKED(packed_q5_1, BORA_Q5_1)
+DEFINE_PACKED(packed_q5_k, BORA_Q5_K)
+DEFINE_PACKED(packed_q6_k, BORA_Q6_K)
+DEFINE_PACKED(packed_q3_k, BORA_Q3_K)
+DEFINE_PACKED(packed_q2_k, BORA_Q2_K)
+DEFINE_PACKED(packed_iq4_nl, BORA_IQ4_NL)
+DEFINE_PACKED(packed_iq4_xs, BORA_IQ4_XS)
 
 void bora_matmul_packed_vnni(int type, const void *packed, int64_t k, int64_t g0, int64_t g1, const int8_t *xq,
                         const float *xd, const float *xs16, const int32_t *xsum, int64_t batch, float *out, int64_t os) {
@@ -176,6 +287,14 @@ void bora_matmul_packed_vnni(int type, const void *packed, int64_t k, int64_t g0
     case BORA_Q4_1: packed_q4_1(packed, k, g0, g1, xq, xd, xs16, xsum, batch, out, os); break;
     case BORA_Q8_0: packed_q8_0(packed, k, g0, g1, xq, xd, xs16, xsum, batch, out, os); break;
     case BORA_Q4_K: packed_q4_k(packed, k, g0, g1, xq, xd, xs16, xsum, batch, out, os); break;
+    case BORA_Q5_0: packed_q5_0(packed, k, g0, g1, xq, xd, xs16, xsum, batch, out, os); break;
+    case BORA_Q5_1: packed_q5_1(packed, k, g0, g1, xq, xd, xs16, xsum, batch, out, os); break;
+    case BORA_Q5_K: packed_q5_k(packed, k, g0, g1, xq, xd, xs16, xsum, batch, out, os); break;
+    case BORA_Q6_K: packed_q6_k(packed, k, g0, g1, xq, xd, xs16, xsum, batch, out, os); break;
+    case BORA_Q3_K: packed_q3_k(packed, k, g0, g1, xq, xd, xs16, xsum, batch, out, os); break;
+    case BORA_Q2_K: packed_q2_k(packed, k, g0, g1, xq, xd, xs16, xsum, batch, out, os); break;
+    case BORA_IQ4_NL: packed_iq4_nl(packed, k, g0, g1, xq, xd, xs16, xsum, batch, out, os); break;
+    case BORA_IQ4_XS: packed_iq4_xs(packed, k, g0, g1, xq, xd, xs16, xsum, batch, out, os); break;
     }
 }
 

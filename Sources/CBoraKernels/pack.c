@@ -7,87 +7,135 @@
 // as two 8-row halves (each 64-byte vector's first 32 bytes are rows 0–7). Measurements: README,
 // performance section.
 //
-// Layout of one group of 16 rows, unit by unit (a unit is 32 elements of every row):
-//   Q4_0: 16 × f16 d,                 4 × 64 B of nibbles                 (288 B)
-//   Q4_1: 16 × f16 d, 16 × f16 m,     4 × 64 B of nibbles                 (320 B)
-//   Q8_0: 16 × f16 d,                 8 × 64 B of weights + 128 (unsigned) (544 B)
-//   Q4_K: per 256-element super-block: 16 × f16 d, 16 × f16 dmin, 8 × 16 sub-block scales,
-//         8 × 16 sub-block mins (u8), then 8 units of 4 × 64 B of nibbles  (2368 B)
-// In a 64-byte vector of nibbles, byte 4·l + b (row l) holds element 8v + b in its low nibble and
-// element 8v + 4 + b in its high nibble; for Q8_0, vector s holds elements 4s..4s+3 of each row.
+// Layout of one group of 16 rows, super-block by super-block (a super-block is 256 elements for
+// the K formats and IQ4_XS, 32 otherwise; a unit is 32 elements of every row): the super-block's
+// scales (packed.h: bora_header_bytes), then each unit's weights as unsigned codes in bit planes:
+//   4-bit codes (Q4_0, Q4_1, Q4_K, IQ4_NL, IQ4_XS): 4 × 64 B of nibbles                    (256 B)
+//   5-bit (Q5_0, Q5_1, Q5_K): the nibbles, then 64 B of fifth bits                        (320 B)
+//   6-bit (Q6_K): the nibbles, then 2 × 64 B of the top two bits (even, odd elements)     (384 B)
+//   Q3_K: 2 × 64 B of the low two bits (even, odd elements), 64 B of third bits          (192 B)
+//   Q2_K: 2 × 64 B of two-bit codes (even, odd elements)                                  (128 B)
+//   Q8_0: 8 × 64 B, vector s holding elements 4s..4s+3 of each row, + 128 (unsigned)     (512 B)
+// In a 64-byte vector of nibbles, byte 4·l + b (row l) holds element 8v + b ("even") in its low
+// nibble and element 8v + 4 + b ("odd") in its high nibble. In a plane of single bits, the same
+// byte holds the bit of element 8v + b at bit 2v and that of 8v + 4 + b at bit 2v + 1; in a plane
+// of two-bit fields (one per parity), the field of element 8v + b (or 8v + 4 + b) at bits 2v..2v+1.
+// The kernels recover a code with one shift and mask per plane. IQ4 codes are the table indices.
 #include "CBoraKernels.h"
 #include "blocks.h"
 #include "packed.h"
 
 int bora_packed_supported(int type) {
     if (bora_isa() < BORA_ISA_AVX2) return 0;
-    return type == BORA_Q4_0 || type == BORA_Q4_1 || type == BORA_Q8_0 || type == BORA_Q4_K;
+    switch (type) {
+    case BORA_Q4_0: case BORA_Q4_1: case BORA_Q8_0: case BORA_Q4_K: case BORA_Q5_0: case BORA_Q5_1:
+    case BORA_Q5_K: case BORA_Q6_K: case BORA_Q3_K: case BORA_Q2_K: case BORA_IQ4_NL: case BORA_IQ4_XS:
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 size_t bora_packed_bytes(int type, int64_t groups, int64_t k) {
-    int64_t units = type == BORA_Q4_K ? k / 256 : k / 32;
-    return (size_t)(groups * units * bora_unit_bytes(type));
+    return (size_t)(groups * (k / bora_block_elements(type)) * bora_super_bytes(type));
 }
 
 // ---- Packing (scalar: runs once at load) ----
 
-static inline uint8_t nibble(int type, const uint8_t *row, int64_t unit, int e) {
-    if (type == BORA_Q4_K) {
-        const uint8_t *b = row + (unit / 8) * 144;
-        int sub = (int)(unit % 8);
-        uint8_t byte = b[16 + 32 * (sub / 2) + e];
-        return (sub & 1) ? byte >> 4 : byte & 0xF;
+/// The scales of super-block J of the 16 rows of group g (layout: packed.h).
+static void pack_header(int type, const uint8_t *w, size_t row_bytes, int64_t g, int64_t J, uint8_t *o) {
+    for (int l = 0; l < 16; l++) {
+        const uint8_t *b = w + (size_t)(16 * g + l) * row_bytes + J * bora_block_bytes(type);
+        switch (type) {
+        case BORA_Q4_1: case BORA_Q5_1:
+            memcpy(o + 2 * l, b, 2);
+            memcpy(o + 32 + 2 * l, b + 2, 2);
+            break;
+        case BORA_Q4_K: case BORA_Q5_K:
+            memcpy(o + 2 * l, b, 2);
+            memcpy(o + 32 + 2 * l, b + 2, 2);
+            for (int s = 0; s < 8; s++) bora_scale_min_k4(s, b + 4, o + 64 + 16 * s + l, o + 192 + 16 * s + l);
+            break;
+        case BORA_Q6_K:
+            memcpy(o + 2 * l, b + 208, 2);
+            for (int t = 0; t < 16; t++) o[32 + 16 * t + l] = b[192 + t];
+            break;
+        case BORA_Q3_K:
+            memcpy(o + 2 * l, b + 108, 2);
+            for (int t = 0; t < 16; t++) o[32 + 16 * t + l] = (uint8_t)(int8_t)bora_q3k_scale(b + 96, t);
+            break;
+        case BORA_Q2_K:
+            memcpy(o + 2 * l, b + 80, 2);
+            memcpy(o + 32 + 2 * l, b + 82, 2);
+            for (int t = 0; t < 16; t++) o[64 + 16 * t + l] = b[t];
+            break;
+        case BORA_IQ4_XS:
+            memcpy(o + 2 * l, b, 2);
+            for (int s = 0; s < 8; s++) o[32 + 16 * s + l] = (uint8_t)(int8_t)bora_iq4xs_scale(b, s);
+            break;
+        default:  // Q4_0, Q5_0, Q8_0, IQ4_NL: the f16 scale opens the block
+            memcpy(o + 2 * l, b, 2);
+        }
     }
-    const uint8_t *qs = row + unit * (type == BORA_Q4_0 ? 18 : 20) + (type == BORA_Q4_0 ? 2 : 4);
-    return e < 16 ? qs[e] & 0xF : qs[e - 16] >> 4;
 }
 
-static void pack_nibbles(int type, const uint8_t *w, size_t row_bytes, int64_t unit, int64_t g, uint8_t *out) {
+/// The unsigned code the kernels read for value q of a block (see bora_load_block).
+static uint8_t code_of(int type, int16_t q) {
+    if (type == BORA_Q8_0) return (uint8_t)(q + 128);
+    if (type == BORA_IQ4_NL || type == BORA_IQ4_XS) {
+        for (uint8_t i = 0; i < 16; i++)
+            if (bora_iq4_values[i] == q) return i;
+    }
+    return (uint8_t)q;
+}
+
+/// The weights of unit j of the 16 rows of group g, in bit planes (see the layout above).
+static void pack_unit(int type, const uint8_t *w, size_t row_bytes, int64_t g, int64_t j, uint8_t *o) {
+    uint8_t c[16][32];
+    for (int l = 0; l < 16; l++) {
+        int16_t q[32];
+        bora_block_scales unused;
+        bora_load_block(type, w + (size_t)(16 * g + l) * row_bytes, j, q, &unused);
+        for (int i = 0; i < 32; i++) c[l][i] = code_of(type, q[i]);
+    }
+    memset(o, 0, (size_t)bora_unit_weight_bytes(type));
     for (int v = 0; v < 4; v++)
-        for (int l = 0; l < 16; l++) {
-            const uint8_t *row = w + (size_t)(16 * g + l) * row_bytes;
-            for (int b = 0; b < 4; b++)
-                out[64 * v + 4 * l + b] = nibble(type, row, unit, 8 * v + b) | (uint8_t)(nibble(type, row, unit, 8 * v + 4 + b) << 4);
-        }
+        for (int l = 0; l < 16; l++)
+            for (int b = 0; b < 4; b++) {
+                const int i = 4 * l + b;
+                const uint8_t even = c[l][8 * v + b], odd = c[l][8 * v + 4 + b];
+                switch (type) {
+                case BORA_Q8_0:
+                    o[128 * v + i] = even;
+                    o[128 * v + 64 + i] = odd;
+                    break;
+                case BORA_Q2_K: case BORA_Q3_K:
+                    o[i] |= (uint8_t)((even & 3) << (2 * v));
+                    o[64 + i] |= (uint8_t)((odd & 3) << (2 * v));
+                    if (type == BORA_Q3_K) o[128 + i] |= (uint8_t)((((even >> 2) & 1) << (2 * v)) | (((odd >> 2) & 1) << (2 * v + 1)));
+                    break;
+                default:
+                    o[64 * v + i] = (uint8_t)((even & 0xF) | ((odd & 0xF) << 4));
+                    if (type == BORA_Q5_0 || type == BORA_Q5_1 || type == BORA_Q5_K)
+                        o[256 + i] |= (uint8_t)((((even >> 4) & 1) << (2 * v)) | (((odd >> 4) & 1) << (2 * v + 1)));
+                    if (type == BORA_Q6_K) {
+                        o[256 + i] |= (uint8_t)(((even >> 4) & 3) << (2 * v));
+                        o[320 + i] |= (uint8_t)(((odd >> 4) & 3) << (2 * v));
+                    }
+                }
+            }
 }
 
 void bora_pack(int type, const void *weights, size_t row_bytes, int64_t k, int64_t g0, int64_t g1, void *packed) {
     const uint8_t *w = weights;
     uint8_t *p = packed;
-    if (type == BORA_Q4_K) {
-        int64_t supers = k / 256;
-        for (int64_t g = g0; g < g1; g++)
-            for (int64_t J = 0; J < supers; J++) {
-                uint8_t *o = p + (size_t)(g * supers + J) * 2368;
-                for (int l = 0; l < 16; l++) {
-                    const uint8_t *b = w + (size_t)(16 * g + l) * row_bytes + J * 144;
-                    memcpy(o + 2 * l, b, 2);
-                    memcpy(o + 32 + 2 * l, b + 2, 2);
-                    for (int s = 0; s < 8; s++) bora_scale_min_k4(s, b + 4, o + 64 + 16 * s + l, o + 192 + 16 * s + l);
-                }
-                for (int s = 0; s < 8; s++) pack_nibbles(type, w, row_bytes, 8 * J + s, g, o + 320 + 256 * s);
-            }
-        return;
-    }
-    int64_t units = k / 32, ub = bora_unit_bytes(type);
-    int bb = bora_block_bytes(type);
+    const int ups = bora_units_per_super(type);
+    const int64_t supers = k / bora_block_elements(type);
     for (int64_t g = g0; g < g1; g++)
-        for (int64_t j = 0; j < units; j++) {
-            uint8_t *o = p + (size_t)(g * units + j) * ub;
-            for (int l = 0; l < 16; l++) {
-                const uint8_t *b = w + (size_t)(16 * g + l) * row_bytes + j * bb;
-                memcpy(o + 2 * l, b, 2);
-                if (type == BORA_Q4_1) memcpy(o + 32 + 2 * l, b + 2, 2);
-            }
-            if (type == BORA_Q8_0) {
-                for (int s = 0; s < 8; s++)
-                    for (int l = 0; l < 16; l++) {
-                        const uint8_t *b = w + (size_t)(16 * g + l) * row_bytes + j * 34 + 2;
-                        for (int e = 0; e < 4; e++) o[32 + 64 * s + 4 * l + e] = (uint8_t)(b[4 * s + e] + 128);
-                    }
-            } else {
-                pack_nibbles(type, w, row_bytes, j, g, o + (type == BORA_Q4_0 ? 32 : 64));
-            }
+        for (int64_t J = 0; J < supers; J++) {
+            uint8_t *o = p + (size_t)(g * supers + J) * bora_super_bytes(type);
+            pack_header(type, w, row_bytes, g, J, o);
+            for (int u = 0; u < ups; u++)
+                pack_unit(type, w, row_bytes, g, J * ups + u, o + bora_header_bytes(type) + u * bora_unit_weight_bytes(type));
         }
 }
-

@@ -4,30 +4,47 @@
 
 #include <stdint.h>
 
-/// Bytes of one unit (32 elements of 16 rows); for Q4_K, of one super-block (8 units).
-static inline int64_t bora_unit_bytes(int type) {
+/// Units (32 elements of 16 rows) per super-block: 8 for the 256-element formats, else 1.
+static inline int bora_units_per_super(int type) { return bora_block_elements(type) / 32; }
+
+/// Bytes of one unit's weights: 32 elements × 16 rows at the format's bits per weight.
+static inline int64_t bora_unit_weight_bytes(int type) {
     switch (type) {
-    case BORA_Q4_0: return 288;
-    case BORA_Q4_1: return 320;
-    case BORA_Q8_0: return 544;
-    case BORA_Q4_K: return 2368;
-    default: return 0;
+    case BORA_Q8_0: return 512;
+    case BORA_Q5_0: case BORA_Q5_1: case BORA_Q5_K: return 320;
+    case BORA_Q6_K: return 384;
+    case BORA_Q3_K: return 192;
+    case BORA_Q2_K: return 128;
+    default: return 256;  // 4-bit codes: Q4_0, Q4_1, Q4_K, IQ4_NL, IQ4_XS
     }
 }
 
-/// Where unit j of group g starts (its scales).
+/// Bytes of the scales that open each super-block (for the 32-element formats, each unit).
+static inline int64_t bora_header_bytes(int type) {
+    switch (type) {
+    case BORA_Q4_1: case BORA_Q5_1: return 64;             // 16 × f16 d, 16 × f16 m
+    case BORA_Q4_K: case BORA_Q5_K: return 320;            // 16 d, 16 dmin, 8 × 16 scales, 8 × 16 mins
+    case BORA_Q6_K: case BORA_Q3_K: return 32 + 256;       // 16 d, 16 × 16 signed scales
+    case BORA_Q2_K: return 64 + 256;                       // 16 d, 16 dmin, 16 × 16 scale|min bytes
+    case BORA_IQ4_XS: return 32 + 128;                     // 16 d, 8 × 16 signed scales
+    default: return 32;                                    // 16 × f16 d
+    }
+}
+
+/// Bytes of one super-block of a group of 16 rows.
+static inline int64_t bora_super_bytes(int type) {
+    return bora_header_bytes(type) + bora_units_per_super(type) * bora_unit_weight_bytes(type);
+}
+
+/// Where the super-block holding unit j of group g starts (its scales).
 static inline const uint8_t *bora_unit_base(int type, const uint8_t *packed, int64_t units, int64_t g, int64_t j) {
-    if (type == BORA_Q4_K) return packed + (size_t)(g * (units / 8) + j / 8) * 2368;
-    return packed + (size_t)(g * units + j) * bora_unit_bytes(type);
+    const int ups = bora_units_per_super(type);
+    return packed + (size_t)(g * (units / ups) + j / ups) * bora_super_bytes(type);
 }
 
-/// Where unit j's weights start, given its base.
+/// Where unit j's weights start, given its super-block's base.
 static inline const uint8_t *bora_unit_weights(int type, const uint8_t *base, int64_t j) {
-    switch (type) {
-    case BORA_Q4_K: return base + 320 + 256 * (j & 7);
-    case BORA_Q4_1: return base + 64;
-    default: return base + 32;
-    }
+    return base + bora_header_bytes(type) + (j % bora_units_per_super(type)) * bora_unit_weight_bytes(type);
 }
 
 #endif

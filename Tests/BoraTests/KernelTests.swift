@@ -115,7 +115,7 @@ import Testing
     /// AVX2 or AVX-512 VNNI CPUs), the tail rows row-major, threads splitting the groups, activation
     /// rows in tiles and chunks of 128 — exact against the dequantized weights and 8-bit activations.
     /// The packed kernels of every instruction set the CPU has are also run directly.
-    @Test(arguments: [DType.q4_0, .q4_1, .q8_0, .q4_K])
+    @Test(arguments: [DType.q4_0, .q4_1, .q8_0, .q4_K, .q5_0, .q5_1, .q5_K, .q6_K, .q3_K, .q2_K, .iq4_nl, .iq4_xs])
     func repackedMatmulMatchesReference(dtype: DType) throws {
         var rng = RNG(state: 4242 &+ UInt64(dtype.ggmlType))
         let cols = dtype.blockSize == 256 ? 512 : 96
