@@ -10,11 +10,14 @@ struct BenchCommand: ParsableCommand {
     @Argument(help: "Model: a GGUF file, a Hugging Face folder or a Mistral folder (default: SmolLM2-135M-Instruct).")
     var model: String?
 
-    @Option(name: [.customShort("p"), .customLong("n-prompt")], help: "Prompt tokens processed at once (0 skips the test).")
-    var promptTokens = 512
+    @Option(name: [.customShort("p"), .customLong("n-prompt")], help: "Prompt tokens processed at once, a comma-separated list (0 skips the test).")
+    var promptTokens = "512"
 
-    @Option(name: [.customShort("n"), .customLong("n-gen")], help: "Tokens generated one at a time (0 skips the test).")
-    var generatedTokens = 128
+    @Option(name: [.customShort("n"), .customLong("n-gen")], help: "Tokens generated one at a time, a comma-separated list (0 skips the test).")
+    var generatedTokens = "128"
+
+    @Option(name: [.customShort("d"), .customLong("n-depth")], help: "Tokens already in the cache when each test starts, a comma-separated list (llama-bench's -d).")
+    var depths = "0"
 
     @Option(name: [.customShort("t"), .long], help: "Threads (default: physical cores).")
     var threads: Int?
@@ -33,6 +36,9 @@ struct BenchCommand: ParsableCommand {
 
     struct Result {
         let name: String
+        let prompt: Int
+        let generated: Int
+        let depth: Int
         let samples: [Double]
         var mean: Double { samples.reduce(0, +) / Double(samples.count) }
         var standardDeviation: Double {
@@ -42,16 +48,32 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
+    /// A comma-separated list of counts ≥ 0 (≥ 1 where zero means nothing).
+    static func counts(_ text: String, option: String) throws -> [Int] {
+        let values = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ ($0 ?? -1) >= 0 && $0! <= 1_000_000 }) else {
+            throw ValidationError("\(option) takes comma-separated counts from 0 to 1000000, got '\(text)'")
+        }
+        return values.map { $0! }
+    }
+
     func run() throws {
-        guard repetitions >= 1, promptTokens >= 0, generatedTokens >= 0 else { throw ValidationError("counts must be positive") }
+        let prompts = try Self.counts(promptTokens, option: "-p").filter { $0 > 0 }
+        let gens = try Self.counts(generatedTokens, option: "-n").filter { $0 > 0 }
+        let depthList = try Self.counts(depths, option: "-d")
+        guard repetitions >= 1, repetitions <= 1000 else { throw ValidationError("-r must be from 1 to 1000") }
         guard let kernelChoice = KernelChoice(rawValue: kernels) else { throw ValidationError("--kernels must be fast or reference") }
         let path = try DefaultModel.resolve(model)
         let model = try LanguageModel(path: path)
         let c = model.config
+        let longest = max(prompts.max() ?? 0, gens.max() ?? 0, 1)
+        let deepest = depthList.max() ?? 0
+        // Sliding-window models prefill in chunks of at most W, as Mistral's reference does.
+        let chunk = min(prompts.max() ?? 1, c.slidingWindow ?? Int.max)
         let context = try InferenceContext(model: model, options: ContextOptions(
-            maxContext: max(promptTokens, generatedTokens) + 1, chunkSize: max(promptTokens, 1), threads: threads, kernels: kernelChoice))
+            maxContext: deepest + longest + 1, chunkSize: chunk, threads: threads, kernels: kernelChoice))
         var random = SystemRandomNumberGenerator()
-        let tokens = (0..<max(promptTokens, generatedTokens)).map { _ in Int.random(in: 3..<c.vocabularySize, using: &random) }
+        let tokens = (0..<(deepest + longest)).map { _ in Int.random(in: 3..<c.vocabularySize, using: &random) }
 
         func measure(_ body: () throws -> Void) rethrows -> Double {
             let start = ContinuousClock.now
@@ -60,25 +82,32 @@ struct BenchCommand: ParsableCommand {
             return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
         }
         var results: [Result] = []
-        if promptTokens > 0 {
-            var samples: [Double] = []
-            for rep in 0...repetitions {   // the first run warms the caches and is not counted
-                context.reset()
-                let seconds = try measure { try context.evaluate(Array(tokens.prefix(promptTokens))) }
-                if rep > 0 { samples.append(Double(promptTokens) / seconds) }
+        for depth in depthList {
+            // The depth is evaluated once, untimed, and restored before every repetition (as llama-bench does).
+            context.reset()
+            var start: InferenceContext.Snapshot?
+            if depth > 0 {
+                try context.evaluate(Array(tokens.prefix(depth)))
+                start = context.snapshot()
             }
-            results.append(Result(name: "pp\(promptTokens)", samples: samples))
-        }
-        if generatedTokens > 0 {
-            var samples: [Double] = []
-            for rep in 0...repetitions {
-                context.reset()
-                let seconds = try measure {
-                    for t in tokens.prefix(generatedTokens) { try context.evaluate([t]) }
+            let suffix = depth > 0 ? " @ d\(depth)" : ""
+            func repeated(_ count: Int, _ body: () throws -> Void) rethrows -> [Double] {
+                var samples: [Double] = []
+                for rep in 0...repetitions {   // the first run warms the caches and is not counted
+                    if let start { context.restore(start) } else { context.reset() }
+                    let seconds = try measure(body)
+                    if rep > 0 { samples.append(Double(count) / seconds) }
                 }
-                if rep > 0 { samples.append(Double(generatedTokens) / seconds) }
+                return samples
             }
-            results.append(Result(name: "tg\(generatedTokens)", samples: samples))
+            for p in prompts {
+                let samples = try repeated(p) { try context.evaluate(Array(tokens[depth..<(depth + p)])) }
+                results.append(Result(name: "pp\(p)" + suffix, prompt: p, generated: 0, depth: depth, samples: samples))
+            }
+            for n in gens {
+                let samples = try repeated(n) { for t in tokens[depth..<(depth + n)] { try context.evaluate([t]) } }
+                results.append(Result(name: "tg\(n)" + suffix, prompt: 0, generated: n, depth: depth, samples: samples))
+            }
         }
         let weightBytes = Double(model.weights.bytesPerToken)
         let decode = results.first { $0.name.hasPrefix("tg") }.map { $0.mean * weightBytes }
@@ -89,7 +118,8 @@ struct BenchCommand: ParsableCommand {
             var object: [String: Any] = [
                 "model": name, "file_bytes": model.files.tensors.fileBytes, "weight_bytes_per_token": Int(weightBytes),
                 "threads": context.pool.threadCount, "kernels": kernelChoice.rawValue,
-                "tests": results.map { ["name": $0.name, "mean": $0.mean, "stddev": $0.standardDeviation, "samples": $0.samples] },
+                "tests": results.map { ["name": $0.name, "mean": $0.mean, "stddev": $0.standardDeviation, "samples": $0.samples,
+                                        "n_prompt": $0.prompt, "n_gen": $0.generated, "n_depth": $0.depth] },
             ]
             if let decode { object["decode_bytes_per_second"] = decode }
             if let memory { object["memory_bytes_per_second"] = memory }
@@ -99,7 +129,8 @@ struct BenchCommand: ParsableCommand {
         print(String(format: "model %@ | %.2f GB | %d threads | %@ kernels", name, Double(model.files.tensors.fileBytes) / 1e9,
                      context.pool.threadCount, kernelChoice.rawValue))
         for r in results {
-            print(String(format: "%-8@ %10.2f ± %.2f tokens/s", r.name, r.mean, r.standardDeviation))
+            let label = r.name.padding(toLength: max(16, r.name.count), withPad: " ", startingAt: 0)
+            print(label + String(format: " %10.2f ± %.2f tokens/s", r.mean, r.standardDeviation))
         }
         if let decode {
             var line = String(format: "decode reads %.2f GB per token: %.1f GB/s", weightBytes / 1e9, decode / 1e9)

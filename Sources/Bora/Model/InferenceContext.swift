@@ -40,6 +40,8 @@ public final class InferenceContext {
     /// The most positions this context can hold (nil: unbounded, a rolling cache without a cap).
     public let positionLimit: Int?
 
+    /// The cache's memory (the same object as `cache`).
+    private let storage: KVStorage
     private let buffers: ForwardBuffers
     private let activations: Activations
     private let workspace: Workspace
@@ -55,12 +57,14 @@ public final class InferenceContext {
         // A window at least as long as the context never hides a key: plain causal attention then.
         if let w = c.slidingWindow, w < (options.maxContext ?? c.contextLength) {
             window = AttentionWindow(size: w)
-            cache = RollingKVCache(layers: c.layerCount, kvHeads: c.kvHeadCount, headDim: c.headDim, window: w, type: options.kvCacheType)
+            let rolling = RollingKVCache(layers: c.layerCount, kvHeads: c.kvHeadCount, headDim: c.headDim, window: w, type: options.kvCacheType)
+            (cache, storage) = (rolling, rolling)
             positionLimit = options.maxContext
         } else {
             let capacity = options.maxContext ?? c.contextLength
             window = AttentionWindow(size: nil)
-            cache = FullKVCache(layers: c.layerCount, kvHeads: c.kvHeadCount, headDim: c.headDim, capacity: capacity, type: options.kvCacheType)
+            let full = FullKVCache(layers: c.layerCount, kvHeads: c.kvHeadCount, headDim: c.headDim, capacity: capacity, type: options.kvCacheType)
+            (cache, storage) = (full, full)
             positionLimit = capacity
         }
         let chunk = options.chunkSize ?? window.size ?? 512
@@ -130,6 +134,22 @@ public final class InferenceContext {
             }
         }
         length -= discard
+    }
+
+    /// The sequence's state (its length and every cached key and value), to come back to with
+    /// `restore`: what llama-bench does between repetitions of a test at depth.
+    package struct Snapshot {
+        let length: Int
+        let storage: [UInt8]
+    }
+
+    package func snapshot() -> Snapshot {
+        Snapshot(length: length, storage: storage.copyStorage())
+    }
+
+    package func restore(_ snapshot: Snapshot) {
+        storage.restoreStorage(snapshot.storage)
+        length = snapshot.length
     }
 
     /// Feeds `tokens` and returns the logits after the last one (valid until the next call).

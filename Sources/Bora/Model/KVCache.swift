@@ -69,6 +69,8 @@ public class KVStorage: @unchecked Sendable {
     public let slotCount: Int
     private let memory: UnsafeMutableRawPointer
     private let headStride: Int
+    /// Bytes of all keys and values.
+    var storageBytes: Int { 2 * layerCount * kvHeadCount * headStride }
 
     init(layers: Int, kvHeads: Int, headDim: Int, slots: Int, type: KVCacheType) {
         layerCount = layers
@@ -84,6 +86,17 @@ public class KVStorage: @unchecked Sendable {
     }
 
     deinit { memory.deallocate() }
+
+    /// A copy of every slot (for `InferenceContext.snapshot`).
+    func copyStorage() -> [UInt8] {
+        Array(UnsafeRawBufferPointer(start: memory, count: storageBytes))
+    }
+
+    /// Overwrites every slot with a copy made by `copyStorage` of a cache of the same shape.
+    func restoreStorage(_ bytes: [UInt8]) {
+        precondition(bytes.count == storageBytes, "snapshot of a cache of another shape")
+        bytes.withUnsafeBytes { memory.copyMemory(from: $0.baseAddress!, byteCount: storageBytes) }
+    }
 
     public func keys(layer: Int, head: Int) -> UnsafeMutableRawPointer {
         memory + ((2 * layer) * kvHeadCount + head) * headStride
