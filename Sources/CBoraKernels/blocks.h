@@ -37,6 +37,14 @@ static inline float bora_bf16(uint16_t b) {
     return v.f;
 }
 
+/// Float → BF16 as vcvtneps2bf16 rounds: to nearest even, NaN kept quiet, denormal inputs as zero.
+static inline uint16_t bora_bf16_from_float(float f) {
+    union { float f; uint32_t u; } v = {f};
+    if ((v.u & 0x7F800000u) == 0) return (uint16_t)((v.u >> 16) & 0x8000);
+    if ((v.u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((v.u >> 16) | 0x40);
+    return (uint16_t)((v.u + 0x7FFF + ((v.u >> 16) & 1)) >> 16);
+}
+
 /// Bytes per block and elements per block of each quantized type.
 static inline int bora_block_bytes(int type) {
     switch (type) {

@@ -26,6 +26,17 @@ static int cpu_has_avx512_vnni(void) {
     return cached;
 }
 
+static int cpu_has_avx512_bf16(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = cpu_has_avx512_vnni() && __builtin_cpu_supports("avx512bf16");
+    }
+    return cached;
+}
+
+int bora_has_bf16_dot_isa(int isa) { return isa >= BORA_ISA_AVX512_VNNI && bora_isa() >= BORA_ISA_AVX512_VNNI && cpu_has_avx512_bf16(); }
+
 /// BORA_ISA=portable|avx2 in the environment caps the kernels (to measure or debug a slower path).
 static int environment_cap(void) {
     const char *name = getenv("BORA_ISA");
@@ -55,4 +66,8 @@ void bora_cpu_relax(void) {
 
 int bora_isa(void) { return BORA_ISA_PORTABLE; }
 
+int bora_has_bf16_dot_isa(int isa) { (void)isa; return 0; }
+
 #endif
+
+int bora_has_bf16_dot(void) { return bora_has_bf16_dot_isa(bora_isa()); }

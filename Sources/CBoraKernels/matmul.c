@@ -1,5 +1,6 @@
 // Dispatch of the matrix products to the best path the CPU allows.
 #include "CBoraKernels.h"
+#include "blocks.h"
 
 void bora_matmul_q_portable(int type, const uint8_t *w, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
                             const int8_t *xq, const float *xd, const float *xs16, int64_t batch, float *out, int64_t os);
@@ -10,6 +11,9 @@ void bora_matmul_packed_vnni(int type, const void *packed, int64_t k, int64_t g0
                              const float *xd, const float *xs16, const int32_t *xsum, int64_t batch, float *out, int64_t os);
 void bora_matmul_packed_avx2(int type, const void *packed, int64_t k, int64_t g0, int64_t g1, const int8_t *xq,
                              const float *xd, const float *xs16, const int32_t *xsum, int64_t batch, float *out, int64_t os);
+void bora_matmul_packed_float_avx(int bf16_dot, int wide, int type, const void *packed, int64_t k, int64_t g0, int64_t g1,
+                                  const float *x, const uint16_t *xb, int64_t batch, float *out, int64_t os);
+void bora_to_bf16_avx512(const float *x, uint16_t *y, size_t n);
 void bora_matmul_q_avx2(int type, const uint8_t *w, size_t rb, int64_t k, int64_t r0, int64_t r1, const int8_t *xq,
                         const float *xd, const float *xs16, int64_t batch, float *out, int64_t os);
 void bora_matmul_f_avx2(int type, const uint8_t *w, size_t rb, int64_t k, int64_t r0, int64_t r1, const float *x,
@@ -65,4 +69,31 @@ void bora_matmul_packed_isa(int isa, int type, const void *packed, int64_t k, in
 #else
     (void)isa; (void)type; (void)packed; (void)k; (void)g0; (void)g1; (void)xq; (void)xd; (void)xs16; (void)xsum; (void)batch; (void)out; (void)os;
 #endif
+}
+
+void bora_matmul_packed_float(int type, const void *packed, int64_t k, int64_t g0, int64_t g1, const float *x,
+                              const uint16_t *xb, int64_t batch, float *out, int64_t os) {
+    bora_matmul_packed_float_isa(bora_isa(), type, packed, k, g0, g1, x, xb, batch, out, os);
+}
+
+void bora_matmul_packed_float_isa(int isa, int type, const void *packed, int64_t k, int64_t g0, int64_t g1, const float *x,
+                                  const uint16_t *xb, int64_t batch, float *out, int64_t os) {
+    if (isa > bora_isa()) isa = bora_isa();
+#if defined(__x86_64__)
+    if (isa >= BORA_ISA_AVX2)
+        bora_matmul_packed_float_avx(type == BORA_BF16 && bora_has_bf16_dot_isa(isa), isa >= BORA_ISA_AVX512_VNNI, type,
+                                     packed, k, g0, g1, x, xb, batch, out, os);
+#else
+    (void)type; (void)packed; (void)k; (void)g0; (void)g1; (void)x; (void)xb; (void)batch; (void)out; (void)os;
+#endif
+}
+
+void bora_to_bf16(const float *x, uint16_t *y, size_t n) {
+#if defined(__x86_64__)
+    if (bora_has_bf16_dot()) {
+        bora_to_bf16_avx512(x, y, n);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++) y[i] = bora_bf16_from_float(x[i]);
 }

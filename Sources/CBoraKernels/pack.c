@@ -25,9 +25,11 @@
 #include "blocks.h"
 #include "packed.h"
 
-int bora_packed_supported(int type) {
+int bora_packed_supported(int type, int64_t k) {
     if (bora_isa() < BORA_ISA_AVX2) return 0;
     switch (type) {
+    case BORA_F16: case BORA_BF16:
+        return k % 32 == 0;
     case BORA_Q4_0: case BORA_Q4_1: case BORA_Q8_0: case BORA_Q4_K: case BORA_Q5_0: case BORA_Q5_1:
     case BORA_Q5_K: case BORA_Q6_K: case BORA_Q3_K: case BORA_Q2_K: case BORA_IQ4_NL: case BORA_IQ4_XS:
         return 1;
@@ -37,6 +39,7 @@ int bora_packed_supported(int type) {
 }
 
 size_t bora_packed_bytes(int type, int64_t groups, int64_t k) {
+    if (type == BORA_F16 || type == BORA_BF16) return (size_t)(groups * k * 32);
     return (size_t)(groups * (k / bora_block_elements(type)) * bora_super_bytes(type));
 }
 
@@ -126,9 +129,24 @@ static void pack_unit(int type, const uint8_t *w, size_t row_bytes, int64_t g, i
             }
 }
 
+/// F16: element e of the 16 rows as 16 halves (32 B); BF16: elements 2p, 2p+1 of row l at bytes 4l..4l+3
+/// of pair p's 64 B, the pairs vdpbf16ps multiplies.
+static void pack_float(int type, const uint8_t *w, size_t row_bytes, int64_t k, int64_t g, uint8_t *o) {
+    for (int64_t e = 0; e < k; e++)
+        for (int l = 0; l < 16; l++) {
+            const uint8_t *src = w + (size_t)(16 * g + l) * row_bytes + 2 * e;
+            uint8_t *dst = type == BORA_F16 ? o + 32 * e + 2 * l : o + 64 * (e / 2) + 4 * l + 2 * (e % 2);
+            memcpy(dst, src, 2);
+        }
+}
+
 void bora_pack(int type, const void *weights, size_t row_bytes, int64_t k, int64_t g0, int64_t g1, void *packed) {
     const uint8_t *w = weights;
     uint8_t *p = packed;
+    if (type == BORA_F16 || type == BORA_BF16) {
+        for (int64_t g = g0; g < g1; g++) pack_float(type, w, row_bytes, k, g, p + (size_t)g * k * 32);
+        return;
+    }
     const int ups = bora_units_per_super(type);
     const int64_t supers = k / bora_block_elements(type);
     for (int64_t g = g0; g < g1; g++)

@@ -125,7 +125,7 @@ import Testing
             let bytes = Self.randomWeights(dtype, rows: rows, cols: cols, rng: &rng)
             var w = try Self.matrix(dtype, bytes, rows: rows, cols: cols, name: "packed-\(dtype.rawValue)-\(rows)-\(batch)")
             let repacked = w.repackIfSupported()
-            #expect(repacked == (bora_packed_supported(dtype.kernelCode) != 0 && rows >= 16))
+            #expect(repacked == (bora_packed_supported(dtype.kernelCode, Int64(cols)) != 0 && rows >= 16))
             let wf = Self.dequantized(dtype, bytes, rows: rows, cols: cols)
             let x = (0..<(batch * cols)).map { _ in rng.float() * 2 }
             let activations = Activations(capacity: batch * cols)
@@ -155,6 +155,75 @@ import Testing
                     bora_matmul_packed_isa(isa, dtype.kernelCode, packed.bytes, Int64(cols), 0, Int64(packed.groups),
                                            quantized.q, quantized.d, quantized.s16, quantized.sum32, Int64(batch), &direct, Int64(rows))
                     check(direct, rows: 16 * packed.groups, "isa \(isa)")
+                }
+            }
+        }
+    }
+
+    /// BF16 rounding to nearest even, written independently of the kernels' conversion.
+    static func bf16Rounded(_ x: Float) -> Float {
+        let bits = x.bitPattern
+        if bits & 0x7F80_0000 == 0 { return Float(bitPattern: bits & 0x8000_0000) }
+        let rounded = (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) & 0xFFFF_0000
+        return Float(bitPattern: rounded)
+    }
+
+    /// Repacked F16 and BF16 weights through `MatMul.multiply` and each instruction set's kernel:
+    /// exact against F32 products (BF16 dot products: against the activations rounded to BF16), and
+    /// a row's outputs are bit-identical whether it is multiplied alone (decode) or in a batch.
+    @Test(arguments: [DType.f16, .bf16])
+    func repackedFloatMatmulMatchesReference(dtype: DType) throws {
+        var rng = RNG(state: 777 &+ UInt64(dtype.ggmlType))
+        let cols = 96
+        let pool = ThreadPool(threads: 2)
+        let workspace = Workspace(threadCount: 2, floatsPerThread: cols)
+        for (rows, batch) in [(37, 1), (48, 1), (53, 7), (37, 70), (16, 2)] {
+            let bytes = Self.randomWeights(dtype, rows: rows, cols: cols, rng: &rng)
+            var w = try Self.matrix(dtype, bytes, rows: rows, cols: cols, name: "packed-\(dtype.rawValue)-\(rows)-\(batch)")
+            #expect(w.repackIfSupported() == (bora_isa() >= BORA_ISA_AVX2))
+            let wf = Self.dequantized(dtype, bytes, rows: rows, cols: cols)
+            let x = (0..<(batch * cols)).map { _ in rng.float() * 2 }
+            for isa in [Int32(BORA_ISA_AVX512_VNNI), Int32(BORA_ISA_AVX2)] where isa <= bora_isa() {
+                guard let packed = w.packed else { break }
+                let roundsActivations = dtype == .bf16 && bora_has_bf16_dot_isa(isa) != 0
+                var xb = [UInt16](repeating: 0, count: x.count)
+                bora_to_bf16(x, &xb, x.count)
+                #expect(!roundsActivations || xb.map { Float(bitPattern: UInt32($0) << 16) } == x.map(Self.bf16Rounded))
+                var out = [Float](repeating: .nan, count: batch * rows)
+                bora_matmul_packed_float_isa(isa, dtype.kernelCode, packed.bytes, Int64(cols), 0, Int64(packed.groups), x, xb,
+                                             Int64(batch), &out, Int64(rows))
+                for b in 0..<batch {
+                    var single = [Float](repeating: .nan, count: rows)
+                    bora_matmul_packed_float_isa(isa, dtype.kernelCode, packed.bytes, Int64(cols), 0, Int64(packed.groups),
+                                                 Array(x[(b * cols)..<((b + 1) * cols)]), Array(xb[(b * cols)..<((b + 1) * cols)]),
+                                                 1, &single, Int64(rows))
+                    for r in 0..<(16 * packed.groups) {
+                        var exact = 0.0, magnitude = 0.0
+                        for i in 0..<cols {
+                            let xi = roundsActivations ? Self.bf16Rounded(x[b * cols + i]) : x[b * cols + i]
+                            exact += Double(wf[r * cols + i]) * Double(xi)
+                            magnitude += abs(Double(wf[r * cols + i]) * Double(xi))
+                        }
+                        #expect(abs(Double(out[b * rows + r]) - exact) <= 1e-6 * magnitude + 1e-7, "\(dtype) isa \(isa) \(rows)×\(batch) [\(b), \(r)]")
+                        #expect(out[b * rows + r] == single[r], "\(dtype) isa \(isa): row \(b) differs alone and in a batch")
+                    }
+                }
+            }
+            let activations = Activations(capacity: batch * cols)
+            x.withUnsafeBufferPointer { activations.set($0.baseAddress!, rows: batch, cols: cols) }
+            var out = [Float](repeating: .nan, count: batch * rows)
+            out.withUnsafeMutableBufferPointer { MatMul.multiply(w, activations, output: $0.baseAddress!, kernels: .fast, pool: pool, workspace: workspace) }
+            let roundsActivations = dtype == .bf16 && w.packed != nil && bora_has_bf16_dot() != 0
+            for b in 0..<batch {
+                for r in 0..<rows {
+                    var exact = 0.0, magnitude = 0.0
+                    for i in 0..<cols {
+                        // Tail rows past the last group of 16 run row-major on the F32 activations.
+                        let xi = roundsActivations && r < 16 * (rows / 16) ? Self.bf16Rounded(x[b * cols + i]) : x[b * cols + i]
+                        exact += Double(wf[r * cols + i]) * Double(xi)
+                        magnitude += abs(Double(wf[r * cols + i]) * Double(xi))
+                    }
+                    #expect(abs(Double(out[b * rows + r]) - exact) <= 1e-6 * magnitude + 1e-7, "MatMul \(dtype) \(rows)×\(batch) [\(b), \(r)]")
                 }
             }
         }

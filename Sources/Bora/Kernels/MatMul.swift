@@ -39,10 +39,12 @@ public final class Activations: @unchecked Sendable {
     private let d: UnsafeMutablePointer<Float>
     private let s16: UnsafeMutablePointer<Float>
     private let sum32: UnsafeMutablePointer<Int32>
+    private let bf16: UnsafeMutablePointer<UInt16>
     private(set) var floats: UnsafePointer<Float>
     private(set) var rows = 0
     private(set) var cols = 0
     private var isQuantized = false
+    private var isRoundedToBF16 = false
 
     /// `capacity`: the most floats (rows × cols) ever held at once.
     public init(capacity: Int) {
@@ -51,6 +53,7 @@ public final class Activations: @unchecked Sendable {
         d = .allocate(capacity: capacity / 32 + 1)
         s16 = .allocate(capacity: capacity / 16 + 2)
         sum32 = .allocate(capacity: capacity / 32 + 1)
+        bf16 = .allocate(capacity: capacity)
         floats = UnsafePointer(d)
     }
 
@@ -59,6 +62,7 @@ public final class Activations: @unchecked Sendable {
         d.deallocate()
         s16.deallocate()
         sum32.deallocate()
+        bf16.deallocate()
     }
 
     /// Points at new rows (nothing is copied); the previous quantization is forgotten.
@@ -68,6 +72,16 @@ public final class Activations: @unchecked Sendable {
         self.rows = rows
         self.cols = cols
         isQuantized = false
+        isRoundedToBF16 = false
+    }
+
+    /// The rows rounded to BF16, for BF16 dot products (computed on first use).
+    func roundedToBF16() -> UnsafePointer<UInt16> {
+        if !isRoundedToBF16 {
+            bora_to_bf16(floats, bf16, rows * cols)
+            isRoundedToBF16 = true
+        }
+        return UnsafePointer(bf16)
     }
 
     /// The rows quantized to 8 bits in blocks of 32 (computed on first use).
@@ -145,6 +159,9 @@ public enum MatMul {
         precondition(x.cols == w.cols && (second.map { $0.0.cols == x.cols } ?? true) && (third.map { $0.0.cols == x.cols } ?? true),
                      "\(w.name): activations have \(x.cols) columns")
         job.quantized = needsQuantized ? x.quantized(pool: pool) : nil
+        func bf16Dot(_ m: WeightMatrix?) -> Bool { m?.dtype == .bf16 && m?.packed != nil }
+        let needsBF16 = (bf16Dot(w) || bf16Dot(second?.0) || bf16Dot(third?.0)) && bora_has_bf16_dot() != 0
+        job.bf16 = needsBF16 ? x.roundedToBF16() : nil
         job.floats = x.floats
         job.batch = x.rows
         pool.run(job)
@@ -159,6 +176,7 @@ public enum MatMul {
         var count = 0
         var quantized: Activations.Quantized?
         var floats: UnsafePointer<Float>?
+        var bf16: UnsafePointer<UInt16>?
         var batch = 0
 
         func set(_ index: Int, weights w: WeightMatrix, output: UnsafeMutablePointer<Float>) {
@@ -182,7 +200,16 @@ public enum MatMul {
 
         private func run(_ w: WeightMatrix, _ out: UnsafeMutablePointer<Float>, thread: Int, threads: Int) {
             let (code, data, rowBytes, k, rows, batch) = (w.dtype.kernelCode, w.data, w.rowBytes, Int64(w.cols), Int64(w.rows), Int64(batch))
-            if let packed = w.packed, let x = quantized {
+            if let packed = w.packed, !w.dtype.isQuantized, let input = floats {
+                let groups = ThreadPool.share(of: packed.groups, thread: thread, threads: threads)
+                if !groups.isEmpty {
+                    bora_matmul_packed_float(code, packed.bytes, k, Int64(groups.lowerBound), Int64(groups.upperBound),
+                                             input, bf16, batch, out, rows)
+                }
+                if thread == threads - 1 && 16 * packed.groups < w.rows {
+                    bora_matmul_f(code, data, rowBytes, k, Int64(16 * packed.groups), rows, input, batch, out, rows)
+                }
+            } else if let packed = w.packed, let x = quantized {
                 let groups = ThreadPool.share(of: packed.groups, thread: thread, threads: threads)
                 if !groups.isEmpty {
                     bora_matmul_packed(code, packed.bytes, k, Int64(groups.lowerBound), Int64(groups.upperBound),

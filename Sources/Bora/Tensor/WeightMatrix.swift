@@ -40,7 +40,7 @@ public struct WeightMatrix: @unchecked Sendable {
     /// Repacks the weights for the CPU's fastest kernels if it has some for this format; returns
     /// whether it did. See pack.c for why repacking pays.
     mutating func repackIfSupported() -> Bool {
-        guard packed == nil, bora_packed_supported(dtype.kernelCode) != 0, rows >= 16 else { return false }
+        guard packed == nil, bora_packed_supported(dtype.kernelCode, Int64(cols)) != 0, rows >= 16 else { return false }
         packed = PackedMatrix(self)
         return true
     }

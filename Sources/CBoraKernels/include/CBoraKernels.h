@@ -63,10 +63,11 @@ uint64_t bora_read_bytes(const void *p, size_t n);
 //
 // Groups of 16 rows are interleaved so that one 512-bit multiply-add serves 16 rows against one
 // broadcast group of 4 activations, and the 16 rows' block scales load as one vector. Supported:
-// Q8_0, Q4_0, Q4_1, Q4_K. Rows past the last whole group stay in the original layout.
+// every quantized type, and F16/BF16 (rows of a multiple of 32 elements). Rows past the last whole
+// group stay in the original layout.
 
-/// 1 when packed products exist for `type` and the CPU runs them.
-int bora_packed_supported(int type);
+/// 1 when packed products exist for `type` with rows of k elements and the CPU runs them.
+int bora_packed_supported(int type, int64_t k);
 /// Bytes of the packed form of `groups` groups of 16 rows of k elements.
 size_t bora_packed_bytes(int type, int64_t groups, int64_t k);
 /// Packs groups [g0, g1) of the row-major weights into `packed` (which holds all groups).
@@ -75,6 +76,18 @@ void bora_pack(int type, const void *w, size_t row_bytes, int64_t k, int64_t g0,
 void bora_matmul_packed(int type, const void *packed, int64_t k, int64_t g0, int64_t g1,
                         const int8_t *xq, const float *xd, const float *xs16, const int32_t *xsum32,
                         int64_t batch, float *out, int64_t out_stride);
+/// Packed F16 or BF16 weights times F32 activations `x` (rows of k). For BF16 on CPUs with AVX-512
+/// BF16 (`bora_has_bf16_dot()`), `xb` must hold the same rows rounded by `bora_to_bf16`; else it is unused.
+void bora_matmul_packed_float(int type, const void *packed, int64_t k, int64_t g0, int64_t g1, const float *x,
+                              const uint16_t *xb, int64_t batch, float *out, int64_t out_stride);
+void bora_matmul_packed_float_isa(int isa, int type, const void *packed, int64_t k, int64_t g0, int64_t g1, const float *x,
+                                  const uint16_t *xb, int64_t batch, float *out, int64_t out_stride);
+/// 1 when BF16 products run as BF16 dot products (AVX-512 BF16), which need BF16 activations.
+int bora_has_bf16_dot(void);
+int bora_has_bf16_dot_isa(int isa);
+/// Floats → BF16, rounded to nearest even (denormals as zero, like the BF16 dot products' conversion).
+void bora_to_bf16(const float *x, uint16_t *y, size_t n);
+
 /// The same with an explicit instruction set (at most `bora_isa()`), for tests.
 void bora_matmul_packed_isa(int isa, int type, const void *packed, int64_t k, int64_t g0, int64_t g1,
                             const int8_t *xq, const float *xd, const float *xs16, const int32_t *xsum32,
