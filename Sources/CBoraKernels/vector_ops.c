@@ -99,6 +99,12 @@ TARGET static void round_to_f16_avx2(float *x, size_t n) {
     for (; i < n; i++) x[i] = _cvtsh_ss(half_from_float(x[i]));
 }
 
+TARGET static void f16_to_f32_avx2(const uint16_t *x, float *y, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
+    for (; i < n; i++) y[i] = _cvtsh_ss(x[i]);
+}
+
 TARGET static void scale_mul_avx2(const float *x, float scale, const float *g, float *out, size_t n) {
     __m256 sv = _mm256_set1_ps(scale);
     size_t i = 0;
@@ -155,6 +161,13 @@ void bora_f32_to_f16(const float *x, uint16_t *y, size_t n) {
     if (bora_isa() >= BORA_ISA_AVX2) { f32_to_f16_avx2(x, y, n); return; }
 #endif
     for (size_t i = 0; i < n; i++) y[i] = half_from_float(x[i]);
+}
+
+void bora_f16_to_f32(const uint16_t *x, float *y, size_t n) {
+#if defined(__x86_64__)
+    if (bora_isa() >= BORA_ISA_AVX2) { f16_to_f32_avx2(x, y, n); return; }
+#endif
+    for (size_t i = 0; i < n; i++) y[i] = bora_half(x[i]);
 }
 
 void bora_round_to_f16(float *x, size_t n) {

@@ -163,11 +163,13 @@ import Testing
         let stats = await session.lastStats
         #expect(stats?.stopReason == .cancelled && (stats?.generatedTokens ?? 999) < 100, "\(String(describing: stats))")
 
-        // Still usable; a chat request goes through the model's chat format.
+        // Still usable; a chat request goes through the model's chat format. (This system prompt
+        // keeps every greedy step's top-2 margin above 1.3 logits — measured — so 8-bit activation
+        // noise cannot flip the answer; with "You are a helpful assistant." the first margin is 0.06.)
         var answer = ""
         p.maxTokens = 30
         p.ignoreEndOfSequence = false
-        for try await event in session.chat([.system("You are a helpful assistant."), .user("What is the capital of France?")], parameters: p) {
+        for try await event in session.chat([.system("Answer in one sentence."), .user("What is the capital of France?")], parameters: p) {
             if case .text(let t) = event { answer += t }
         }
         #expect(answer.contains("Paris"))

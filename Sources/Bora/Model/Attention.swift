@@ -1,21 +1,30 @@
 import CBoraKernels
 
 /// Grouped-query attention of a chunk of queries over the cached keys plus the chunk's own keys,
-/// under one mask (`AttentionWindow.isVisible`). Decode is the case of a one-token chunk.
+/// under one mask (`AttentionWindow.visibleKeys`). Decode is the case of a one-token chunk.
 ///
-/// Work is split by (token, KV head): each key and value row is read once for all the query heads
-/// that share it. One instance per context: it is also the thread pool's job, so a call allocates nothing.
+/// Flash-attention style: a block of up to `queryTile` tokens × the query heads of one KV head walks
+/// the keys it can see in tiles of `BORA_KEY_TILE` positions (aligned to absolute positions), each
+/// tile's keys and values converted once to F32 for all the block's rows, with an online softmax
+/// (bora_attention_tile), so no score row longer than a tile is ever held. Threads take (KV head,
+/// query block) items in turn. A row's result depends only on its query and the keys it sees: decode
+/// and every chunking of a prompt give the same bits. One instance per context: it is also the
+/// thread pool's job, and its scratch is allocated once, so a call allocates nothing.
 final class Attention: ParallelJob {
     let headCount: Int
     let kvHeadCount: Int
     let headDim: Int
     let window: AttentionWindow
+    /// Tokens per query block.
+    static let queryTile = 16
+    static let keyTile = Int(BORA_KEY_TILE)
 
-    init(headCount: Int, kvHeadCount: Int, headDim: Int, window: AttentionWindow) {
+    init(headCount: Int, kvHeadCount: Int, headDim: Int, window: AttentionWindow, threads: Int) {
         self.headCount = headCount
         self.kvHeadCount = kvHeadCount
         self.headDim = headDim
         self.window = window
+        scratch = (0..<threads).map { _ in Scratch(rows: Self.queryTile * (headCount / kvHeadCount), headDim: headDim) }
     }
 
     // The call in progress.
@@ -27,14 +36,35 @@ final class Attention: ParallelJob {
     private var cache: (any KVCache)?
     private var layer = 0
     private var output: UnsafeMutablePointer<Float>?
-    private var workspace: Workspace?
 
     var group: Int { headCount / kvHeadCount }
 
-    /// Scratch floats a thread needs when the cache holds `heldKeys` positions and the chunk has `chunk`.
-    static func workspaceFloats(heldKeys: Int, chunk: Int, group: Int) -> Int {
-        group * (heldKeys + chunk)
+    /// One thread's buffers: the block's queries, running softmax state and outputs, visible key
+    /// ranges, scores of one tile, and one tile of keys and values in F32.
+    final class Scratch {
+        let q, o, m, l, s, k, v: UnsafeMutablePointer<Float>
+        let first, last: UnsafeMutablePointer<Int64>
+
+        init(rows: Int, headDim: Int) {
+            q = .allocate(capacity: rows * headDim)
+            o = .allocate(capacity: rows * headDim)
+            m = .allocate(capacity: rows)
+            l = .allocate(capacity: rows)
+            s = .allocate(capacity: rows * Attention.keyTile)
+            k = .allocate(capacity: Attention.keyTile * headDim)
+            v = .allocate(capacity: Attention.keyTile * headDim)
+            first = .allocate(capacity: rows)
+            last = .allocate(capacity: rows)
+        }
+
+        deinit {
+            for p in [q, o, m, l, s, k, v] { p.deallocate() }
+            first.deallocate()
+            last.deallocate()
+        }
     }
+
+    private let scratch: [Scratch]
 
     /// - Parameters:
     ///   - queries: `count` rows of `headCount × headDim`, already rotated.
@@ -44,74 +74,80 @@ final class Attention: ParallelJob {
     func callAsFunction(
         queries: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
         count: Int, start: Int, cache: any KVCache, layer: Int,
-        output: UnsafeMutablePointer<Float>, pool: ThreadPool, workspace: Workspace
+        output: UnsafeMutablePointer<Float>, pool: ThreadPool
     ) {
-        precondition(workspace.floatsPerThread >= Self.workspaceFloats(heldKeys: cache.heldPositions(length: start).count, chunk: count, group: group))
+        precondition(pool.threadCount <= scratch.count, "attention scratch made for fewer threads")
         (self.queries, self.keys, self.values, self.count, self.start) = (queries, keys, values, count, start)
-        (self.cache, self.layer, self.output, self.workspace) = (cache, layer, output, workspace)
+        (self.cache, self.layer, self.output) = (cache, layer, output)
         pool.run(self)
         self.cache = nil
-        self.workspace = nil
     }
 
     func execute(thread: Int, threads: Int) {
-        guard let queries, let keys, let values, let cache, let output, let workspace else { return }
-        let items = ThreadPool.share(of: count * kvHeadCount, thread: thread, threads: threads)
-        let held = cache.heldPositions(length: start)
-        let queryWidth = headCount * headDim
-        let kvWidth = kvHeadCount * headDim
-        let group = self.group
-        let scale = 1 / Float(headDim).squareRoot()
-        let candidates = held.count + count
+        guard let queries, let keys, let values, let cache, let output else { return }
+        let blocks = (count + Self.queryTile - 1) / Self.queryTile
+        let items = blocks * kvHeadCount
+        // Items in turn, so the long blocks at the end of a causal chunk are shared out too.
+        for item in stride(from: thread, to: items, by: threads) {
+            block(item / kvHeadCount, kvHead: item % kvHeadCount, queries: queries, keys: keys, values: values,
+                  cache: cache, output: output, scratch: scratch[thread])
+        }
+    }
+
+    private func block(_ b: Int, kvHead: Int, queries: UnsafePointer<Float>, keys: UnsafePointer<Float>,
+                       values: UnsafePointer<Float>, cache: any KVCache, output: UnsafeMutablePointer<Float>, scratch x: Scratch) {
+        let hd = headDim, group = self.group
+        let queryWidth = headCount * hd, kvWidth = kvHeadCount * hd
+        let t0 = b * Self.queryTile, t1 = min(count, t0 + Self.queryTile)
+        let rows = (t1 - t0) * group
+        for t in t0..<t1 {
+            let visible = window.visibleKeys(query: start + t)
+            for g in 0..<group {
+                let r = (t - t0) * group + g
+                (x.q + r * hd).update(from: queries + t * queryWidth + (kvHead * group + g) * hd, count: hd)
+                x.first[r] = Int64(visible.lowerBound)
+                x.last[r] = Int64(visible.upperBound)
+            }
+        }
+        x.m.initialize(repeating: -.infinity, count: rows)
+        x.l.initialize(repeating: 0, count: rows)
+        x.o.initialize(repeating: 0, count: rows * hd)
+
+        // Keys the block sees: from its first query's window start to its last query. The cache
+        // holds every one of them before `start` (the rolling cache keeps the last W).
+        let low = window.visibleKeys(query: start + t0).lowerBound, high = start + t1 - 1
         let isHalf = cache.elementType == .f16
-        let scratch = workspace.floats(for: thread)
-        for item in items {
-            let t = item / kvHeadCount, kvHead = item % kvHeadCount
-            let position = start + t
-            let cachedKeys = cache.keys(layer: layer, head: kvHead)
-            let cachedValues = cache.values(layer: layer, head: kvHead)
-            let firstQuery = queries + t * queryWidth + kvHead * group * headDim
-
-            // Scores: group rows of `candidates` (cached keys oldest first, then the chunk's).
-            for (n, j) in held.enumerated() {
-                let visible = window.isVisible(query: position, key: j)
-                let offset = cache.slot(of: j) * headDim
-                for g in 0..<group {
-                    let q = firstQuery + g * headDim
-                    scratch[g * candidates + n] = !visible ? -.infinity : isHalf
-                        ? bora_dot_f32_f16(q, cachedKeys.assumingMemoryBound(to: UInt16.self) + offset, headDim) * scale
-                        : bora_dot_f32(q, cachedKeys.assumingMemoryBound(to: Float.self) + offset, headDim) * scale
-                }
-            }
-            for u in 0..<count {
-                let visible = window.isVisible(query: position, key: start + u)
-                let k = keys + u * kvWidth + kvHead * headDim
-                for g in 0..<group {
-                    scratch[g * candidates + held.count + u] = visible ? bora_dot_f32(firstQuery + g * headDim, k, headDim) * scale : -.infinity
-                }
-            }
-            for g in 0..<group { bora_softmax(scratch + g * candidates, candidates) }
-
-            let firstOut = output + t * queryWidth + kvHead * group * headDim
-            firstOut.initialize(repeating: 0, count: group * headDim)
-            for (n, j) in held.enumerated() {
-                let offset = cache.slot(of: j) * headDim
-                for g in 0..<group {
-                    let weight = scratch[g * candidates + n]
-                    guard weight > 0 else { continue }
+        let cachedKeys = cache.keys(layer: layer, head: kvHead), cachedValues = cache.values(layer: layer, head: kvHead)
+        let scale = 1 / Float(hd).squareRoot()
+        var tileStart = low / Self.keyTile * Self.keyTile
+        while tileStart <= high {
+            let n = min(Self.keyTile, high - tileStart + 1)
+            for p in max(tileStart, low)..<(tileStart + n) {
+                let j = p - tileStart
+                if p < start {
+                    let offset = cache.slot(of: p) * hd
                     if isHalf {
-                        bora_axpy_f16(firstOut + g * headDim, weight, cachedValues.assumingMemoryBound(to: UInt16.self) + offset, headDim)
+                        bora_f16_to_f32(cachedKeys.assumingMemoryBound(to: UInt16.self) + offset, x.k + j * hd, hd)
+                        bora_f16_to_f32(cachedValues.assumingMemoryBound(to: UInt16.self) + offset, x.v + j * hd, hd)
                     } else {
-                        bora_axpy_f32(firstOut + g * headDim, weight, cachedValues.assumingMemoryBound(to: Float.self) + offset, headDim)
+                        (x.k + j * hd).update(from: cachedKeys.assumingMemoryBound(to: Float.self) + offset, count: hd)
+                        (x.v + j * hd).update(from: cachedValues.assumingMemoryBound(to: Float.self) + offset, count: hd)
                     }
+                } else {
+                    (x.k + j * hd).update(from: keys + (p - start) * kvWidth + kvHead * hd, count: hd)
+                    (x.v + j * hd).update(from: values + (p - start) * kvWidth + kvHead * hd, count: hd)
                 }
             }
-            for u in 0..<count {
-                let v = values + u * kvWidth + kvHead * headDim
-                for g in 0..<group {
-                    let weight = scratch[g * candidates + held.count + u]
-                    if weight > 0 { bora_axpy_f32(firstOut + g * headDim, weight, v, headDim) }
-                }
+            bora_attention_tile(x.q, Int64(rows), Int64(hd), x.k, x.v, Int64(n), Int64(tileStart), x.first, x.last,
+                                scale, x.m, x.l, x.o, x.s)
+            tileStart += Self.keyTile
+        }
+        for t in t0..<t1 {
+            for g in 0..<group {
+                let r = (t - t0) * group + g
+                let out = output + t * queryWidth + (kvHead * group + g) * hd
+                let inverse = 1 / x.l[r]
+                for i in 0..<hd { out[i] = x.o[r * hd + i] * inverse }
             }
         }
     }

@@ -18,4 +18,11 @@ public struct AttentionWindow: Sendable, Equatable {
         guard let size else { return true }
         return distance < size
     }
+
+    /// The keys a query at position i ≥ 0 sees: exactly the j ≥ 0 for which `isVisible(query: i, key: j)`.
+    @inline(__always)
+    public func visibleKeys(query i: Int) -> ClosedRange<Int> {
+        guard let size else { return 0...i }
+        return max(0, i - size + 1)...i
+    }
 }

@@ -75,11 +75,10 @@ public final class InferenceContext {
         buffers = ForwardBuffers(config: c, chunk: chunkSize)
         activations = Activations(capacity: max(chunkSize * max(c.embeddingDim, c.queryDim),
                                                 buffers.feedForwardRows * c.feedForwardDim))
-        let widest = max(c.embeddingDim, c.feedForwardDim, c.queryDim)
-        let attentionFloats = Attention.workspaceFloats(heldKeys: cache.slotCount, chunk: chunkSize, group: c.headCount / c.kvHeadCount)
-        workspace = Workspace(threadCount: pool.threadCount, floatsPerThread: max(widest, attentionFloats))
+        workspace = Workspace(threadCount: pool.threadCount, floatsPerThread: max(c.embeddingDim, c.feedForwardDim, c.queryDim))
         rope = RoPE(headDim: c.headDim, theta: c.ropeTheta, style: c.ropeStyle)
-        attention = Attention(headCount: c.headCount, kvHeadCount: c.kvHeadCount, headDim: c.headDim, window: window)
+        attention = Attention(headCount: c.headCount, kvHeadCount: c.kvHeadCount, headDim: c.headDim, window: window,
+                              threads: pool.threadCount)
     }
 
     /// Forgets the sequence.
@@ -217,7 +216,7 @@ public final class InferenceContext {
                 bora_round_to_f16(b.values, n * c.kvDim)
             }
             attention(queries: b.queries, keys: b.keys, values: b.values, count: n, start: start,
-                      cache: cache, layer: l, output: b.attention, pool: pool, workspace: workspace)
+                      cache: cache, layer: l, output: b.attention, pool: pool)
             cache.store(layer: l, keys: b.keys, values: b.values, positions: start..<(start + n))
             activations.set(b.attention, rows: n, cols: c.queryDim)
             multiply(layer.attentionOutput, b.normed)

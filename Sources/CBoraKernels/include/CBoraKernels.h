@@ -93,7 +93,27 @@ void bora_matmul_packed_isa(int isa, int type, const void *packed, int64_t k, in
                             const int8_t *xq, const float *xd, const float *xs16, const int32_t *xsum32,
                             int64_t batch, float *out, int64_t out_stride);
 
+// ---- Attention ----
+
+/// Keys per tile of `bora_attention_tile`; tiles start at absolute positions that are multiples of it.
+#define BORA_KEY_TILE 64
+
+/// One tile of n ≤ BORA_KEY_TILE keys at positions kpos0, kpos0 + 1, … (F32 rows of hd in `k` and
+/// `v`) for `rows` query rows of hd (`q`): row r sees the keys at positions first[r]...last[r] (from
+/// the model's attention window). Updates row r's running maximum m[r], weight sum l[r] and
+/// unnormalized output o[r·hd …] (start at -inf, 0, 0; the result is o / l after the last tile).
+/// `s`: scratch of rows × BORA_KEY_TILE floats. Scores are scaled by `scale`.
+void bora_attention_tile(const float *q, int64_t rows, int64_t hd, const float *k, const float *v, int64_t n,
+                         int64_t kpos0, const int64_t *first, const int64_t *last, float scale,
+                         float *m, float *l, float *o, float *s);
+void bora_attention_tile_isa(int isa, const float *q, int64_t rows, int64_t hd, const float *k, const float *v, int64_t n,
+                             int64_t kpos0, const int64_t *first, const int64_t *last, float scale,
+                             float *m, float *l, float *o, float *s);
+
 // ---- Vector helpers ----
+
+/// y[i] = float(x[i]) for IEEE halves.
+void bora_f16_to_f32(const uint16_t *x, float *y, size_t n);
 
 /// sum(a[i] * b[i]) over n floats.
 float bora_dot_f32(const float *a, const float *b, size_t n);

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Bora against llama.cpp's own llama-bench on the same GGUF files, alternating in one run.
+
+    python3 Benchmarks/compare-llamabench.py [-t 2] [-p 512] [-n 128] [-d 0] [-r 3] [--rounds 2] MODEL.gguf ...
+    python3 Benchmarks/compare-llamabench.py -p 0 -n 32 -d 4096,16384 mistral-7b-shaped-Q4_0.gguf
+
+llama-bench is built by Tools/make_bench_files.py (llama.cpp vendored in PyPI's llama-cpp-python
+0.3.36, native CPU flags) into CACHE/llama.cpp/build/bin; pass --llama-bench to use another. Both run
+the same tests: pp P (P prompt tokens at once), tg N (N single-token decodes), each after D tokens
+already in the cache (-d, evaluated once and restored before every repetition by both tools), with
+their defaults otherwise (llama.cpp: F16 KV cache, flash attention auto, batch 2048 / ubatch 512;
+Bora: F16 KV cache, sliding-window models in chunks of at most W). Each round runs llama-bench then
+`bora bench` on every file; the table reports mean ± stddev over all repetitions of all rounds, and
+Bora's decode as a share of the memory bandwidth `bora bench` measured in the same round.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BORA = os.path.join(ROOT, ".build", "release", "bora")
+
+
+def cache_dir():
+    if os.environ.get("BORA_CACHE"):
+        return os.environ["BORA_CACHE"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "bora")
+
+
+def test_name(p, n, d):
+    name = f"pp{p}" if p else f"tg{n}"
+    return name + (f" @ d{d}" if d else "")
+
+
+def llama_bench(tool, path, args):
+    cmd = [tool, "-m", path, "-t", str(args.threads), "-p", args.prompt, "-n", args.generate, "-d", args.depth,
+           "-r", str(args.reps), "-o", "json"]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"llama-bench failed on {path}:\n{out.stderr[-2000:]}")
+    return {test_name(t["n_prompt"], t["n_gen"], t["n_depth"]): t["samples_ts"] for t in json.loads(out.stdout)}
+
+
+def bora_bench(path, args):
+    cmd = [BORA, "bench", path, "-t", str(args.threads), "-p", args.prompt, "-n", args.generate, "-d", args.depth,
+           "-r", str(args.reps), "--json"]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"bora bench failed on {path}:\n{out.stderr[-2000:]}")
+    result = json.loads(out.stdout)
+    tests = {test_name(t["n_prompt"], t["n_gen"], t["n_depth"]): t["samples"] for t in result["tests"]}
+    return tests, result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("models", nargs="+")
+    parser.add_argument("-t", "--threads", type=int, default=2)
+    parser.add_argument("-p", "--prompt", default="512", help="comma-separated prompt sizes (0: none)")
+    parser.add_argument("-n", "--generate", default="128", help="comma-separated generation lengths (0: none)")
+    parser.add_argument("-d", "--depth", default="0", help="comma-separated depths")
+    parser.add_argument("-r", "--reps", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--llama-bench", default=os.path.join(cache_dir(), "llama.cpp", "build", "bin", "llama-bench"))
+    args = parser.parse_args()
+    if not os.path.exists(BORA):
+        sys.exit("build Bora first: swift build -c release")
+    if not os.path.exists(args.llama_bench):
+        sys.exit(f"no llama-bench at {args.llama_bench}: run Tools/make_bench_files.py first")
+
+    samples = {m: {"llama.cpp": {}, "bora": {}} for m in args.models}
+    shares = {m: [] for m in args.models}
+    for round_ in range(args.rounds):
+        for model in args.models:
+            for name, s in llama_bench(args.llama_bench, model, args).items():
+                samples[model]["llama.cpp"].setdefault(name, []).extend(s)
+            tests, info = bora_bench(model, args)
+            for name, s in tests.items():
+                samples[model]["bora"].setdefault(name, []).extend(s)
+            tg = [t for t in info["tests"] if t["n_gen"] and not t["n_depth"]]
+            if tg and "memory_bytes_per_second" in info:
+                decode = tg[0]["mean"] * info["weight_bytes_per_token"]
+                shares[model].append((decode, info["memory_bytes_per_second"]))
+            print(f"round {round_ + 1}: {os.path.basename(model)} done", file=sys.stderr)
+
+    def fmt(values):
+        return f"{statistics.mean(values):.2f} ± {statistics.stdev(values) if len(values) > 1 else 0:.2f}"
+
+    print(f"threads {args.threads}, {args.rounds} rounds × {args.reps} repetitions, tokens/s (mean ± stddev)\n")
+    print("| model | test | llama.cpp | Bora | Bora / llama.cpp |")
+    print("|---|---|---|---|---|")
+    for model in args.models:
+        for name, ours in samples[model]["bora"].items():
+            theirs = samples[model]["llama.cpp"].get(name)
+            if not theirs:
+                continue
+            ratio = statistics.mean(ours) / statistics.mean(theirs)
+            print(f"| {os.path.basename(model)} | {name} | {fmt(theirs)} | {fmt(ours)} | {ratio:.2f}× |")
+    print()
+    for model in args.models:
+        if shares[model]:
+            decode = statistics.mean(d for d, _ in shares[model])
+            probe = statistics.mean(p for _, p in shares[model])
+            each = ", ".join(f"{100 * d / p:.0f}%" for d, p in shares[model])
+            print(f"{os.path.basename(model)}: Bora decode streams {decode / 1e9:.1f} GB/s of weights, "
+                  f"{100 * decode / probe:.0f}% of the {probe / 1e9:.1f} GB/s probe (per round: {each})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+// Attention over one tile of keys with an online softmax (flash-attention style): no row of scores
+// longer than a tile is ever held. The caller walks the key tiles of a query block in time order,
+// tiles aligned to absolute positions (multiples of BORA_KEY_TILE), and keeps each query row's running
+// maximum m, sum of weights l and unnormalized output o between tiles.
+//
+// A row's arithmetic depends only on its query, its visible keys and the tile boundaries, never on
+// the other rows it is computed with: decode (one token) and any chunking of a prompt give the same
+// bits. The body is written once on 16-float vectors (clang's vector extension) and compiled per
+// instruction set: AVX-512 and AVX2 (both with FMA, so they agree bit for bit) and portable.
+#include "CBoraKernels.h"
+#include <string.h>
+
+// The 16-float helpers are static and always inlined into their kernel, so passing vectors between
+// them never crosses a calling convention (which -Wpsabi warns about for the AVX2 and portable copies).
+#pragma clang diagnostic ignored "-Wpsabi"
+
+typedef float vf16 __attribute__((vector_size(64)));
+typedef int32_t vi16 __attribute__((vector_size(64)));
+
+#define BODY(NAME, TARGET)                                                                                  \
+    TARGET static inline __attribute__((always_inline)) vf16 NAME##_load(const float *p) { vf16 v; memcpy(&v, p, 64); return v; }          \
+    TARGET static inline __attribute__((always_inline)) void NAME##_store(float *p, vf16 v) { memcpy(p, &v, 64); }                         \
+    TARGET static inline __attribute__((always_inline)) float NAME##_hsum(vf16 v) {                                                        \
+        typedef float vf8 __attribute__((vector_size(32)));                                                  \
+        typedef float vf4 __attribute__((vector_size(16)));                                                  \
+        vf8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15); \
+        vf4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);       \
+        return (b[0] + b[2]) + (b[1] + b[3]);                                                                \
+    }                                                                                                       \
+    /* e^x for x ≤ 0 (Cephes' expf polynomial; relative error ~1e-7). */                                  \
+    TARGET static inline __attribute__((always_inline)) vf16 NAME##_exp(vf16 x) {                                                          \
+        x = __builtin_elementwise_max(x, (vf16){} - 87.0f);                                                  \
+        vf16 t = x * 1.44269504088896341f;                                                                   \
+        vf16 n = t + 12582912.0f;                                                                            \
+        n = n - 12582912.0f;                                                                                 \
+        vf16 r = x - n * 0.693359375f;                                                                       \
+        r = r - n * -2.12194440e-4f;                                                                         \
+        vf16 p = r * 1.9875691500e-4f + 1.3981999507e-3f;                                                    \
+        p = p * r + 8.3334519073e-3f;                                                                        \
+        p = p * r + 4.1665795894e-2f;                                                                        \
+        p = p * r + 1.6666665459e-1f;                                                                        \
+        p = p * r + 5.0000001201e-1f;                                                                        \
+        vf16 y = p * (r * r) + r + 1.0f;                                                                     \
+        vi16 e = (__builtin_convertvector(n, vi16) + 127) << 23;                                             \
+        vf16 scale;                                                                                          \
+        memcpy(&scale, &e, 64);                                                                              \
+        return y * scale;                                                                                    \
+    }                                                                                                       \
+    TARGET static inline __attribute__((always_inline)) float NAME##_dot(const float *a, const float *b, int64_t n) {                             \
+        vf16 acc = {};                                                                                       \
+        int64_t i = 0;                                                                                       \
+        for (; i + 16 <= n; i += 16) acc += NAME##_load(a + i) * NAME##_load(b + i);                        \
+        float sum = NAME##_hsum(acc);                                                                        \
+        for (; i < n; i++) sum += a[i] * b[i];                                                               \
+        return sum;                                                                                          \
+    }                                                                                                       \
+    TARGET static void NAME(const float *q, int64_t rows, int64_t hd, const float *k, const float *v,       \
+                            int64_t n, int64_t kpos0, const int64_t *first, const int64_t *last, float scale, \
+                            float *m, float *l, float *o, float *s) {                                        \
+        const int64_t KT = BORA_KEY_TILE;                                                                    \
+        for (int64_t r0 = 0; r0 < rows; r0 += 4) {                                                           \
+            const int64_t rb = rows - r0 < 4 ? rows - r0 : 4;                                                \
+            int64_t lo[4], hi[4], jlo = n, jhi = -1;                                                         \
+            for (int64_t i = 0; i < rb; i++) {                                                               \
+                lo[i] = first[r0 + i] - kpos0 > 0 ? first[r0 + i] - kpos0 : 0;                               \
+                hi[i] = last[r0 + i] - kpos0 < n - 1 ? last[r0 + i] - kpos0 : n - 1;                         \
+                if (lo[i] <= hi[i]) {                                                                        \
+                    jlo = lo[i] < jlo ? lo[i] : jlo;                                                         \
+                    jhi = hi[i] > jhi ? hi[i] : jhi;                                                         \
+                }                                                                                            \
+            }                                                                                                \
+            if (jlo > jhi) continue;                                                                         \
+            /* Scores: each key row is read once for the block's rows. */                                    \
+            for (int64_t j = jlo; j <= jhi; j++) {                                                           \
+                if (hd % 16 == 0 && rb == 4) {                                                               \
+                    vf16 a0 = {}, a1 = {}, a2 = {}, a3 = {};                                                 \
+                    for (int64_t c = 0; c < hd; c += 16) {                                                   \
+                        const vf16 kv = NAME##_load(k + j * hd + c);                                         \
+                        a0 += NAME##_load(q + (r0 + 0) * hd + c) * kv;                                       \
+                        a1 += NAME##_load(q + (r0 + 1) * hd + c) * kv;                                       \
+                        a2 += NAME##_load(q + (r0 + 2) * hd + c) * kv;                                       \
+                        a3 += NAME##_load(q + (r0 + 3) * hd + c) * kv;                                       \
+                    }                                                                                        \
+                    s[(r0 + 0) * KT + j] = NAME##_hsum(a0) * scale;                                          \
+                    s[(r0 + 1) * KT + j] = NAME##_hsum(a1) * scale;                                          \
+                    s[(r0 + 2) * KT + j] = NAME##_hsum(a2) * scale;                                          \
+                    s[(r0 + 3) * KT + j] = NAME##_hsum(a3) * scale;                                          \
+                } else {                                                                                     \
+                    for (int64_t i = 0; i < rb; i++)                                                         \
+                        s[(r0 + i) * KT + j] = NAME##_dot(q + (r0 + i) * hd, k + j * hd, hd) * scale;        \
+                }                                                                                            \
+            }                                                                                                \
+            /* Online softmax per row, over its own visible keys; the others get weight 0. */               \
+            for (int64_t i = 0; i < rb; i++) {                                                               \
+                float *row = s + (r0 + i) * KT;                                                              \
+                float *out = o + (r0 + i) * hd;                                                              \
+                if (lo[i] > hi[i]) {                                                                         \
+                    for (int64_t j = jlo; j <= jhi; j++) row[j] = 0;                                         \
+                    continue;                                                                                \
+                }                                                                                            \
+                float tmax = row[lo[i]];                                                                     \
+                for (int64_t j = lo[i] + 1; j <= hi[i]; j++) tmax = row[j] > tmax ? row[j] : tmax;           \
+                const float old = m[r0 + i], mnew = old > tmax ? old : tmax;                                 \
+                const float alpha = old == -__builtin_inff() ? 0.0f : NAME##_exp((vf16){} + (old - mnew))[0]; \
+                float sum = 0;                                                                               \
+                for (int64_t j = lo[i]; j <= hi[i]; j += 16) {                                               \
+                    float chunk[16];                                                                         \
+                    for (int e = 0; e < 16; e++) chunk[e] = j + e <= hi[i] ? row[j + e] - mnew : 0;          \
+                    vf16 p = NAME##_exp(NAME##_load(chunk));                                                 \
+                    for (int e = 0; e < 16 && j + e <= hi[i]; e++) { row[j + e] = p[e]; sum += p[e]; }       \
+                }                                                                                            \
+                for (int64_t j = jlo; j < lo[i]; j++) row[j] = 0;                                            \
+                for (int64_t j = hi[i] + 1; j <= jhi; j++) row[j] = 0;                                       \
+                l[r0 + i] = l[r0 + i] * alpha + sum;                                                         \
+                m[r0 + i] = mnew;                                                                            \
+                for (int64_t c = 0; c < hd; c++) out[c] *= alpha;                                            \
+            }                                                                                                \
+            /* o += Σ_j p_j v_j, in key order for every output element. */                                   \
+            for (int64_t i = 0; i < rb; i++) {                                                               \
+                const float *row = s + (r0 + i) * KT;                                                        \
+                float *out = o + (r0 + i) * hd;                                                              \
+                if (lo[i] > hi[i]) continue;                                                                 \
+                int64_t c = 0;                                                                               \
+                for (; c + 16 <= hd; c += 16) {                                                              \
+                    vf16 acc = NAME##_load(out + c);                                                         \
+                    for (int64_t j = lo[i]; j <= hi[i]; j++) acc += row[j] * NAME##_load(v + j * hd + c);     \
+                    NAME##_store(out + c, acc);                                                              \
+                }                                                                                            \
+                for (; c < hd; c++)                                                                          \
+                    for (int64_t j = lo[i]; j <= hi[i]; j++) out[c] += row[j] * v[j * hd + c];               \
+            }                                                                                                \
+        }                                                                                                    \
+    }
+
+#if defined(__x86_64__)
+BODY(tile_avx512, __attribute__((target("avx512f,avx2,fma"))))
+BODY(tile_avx2, __attribute__((target("avx2,fma"))))
+#endif
+BODY(tile_portable, )
+
+void bora_attention_tile_isa(int isa, const float *q, int64_t rows, int64_t hd, const float *k, const float *v, int64_t n,
+                             int64_t kpos0, const int64_t *first, const int64_t *last, float scale,
+                             float *m, float *l, float *o, float *s) {
+    if (isa > bora_isa()) isa = bora_isa();
+#if defined(__x86_64__)
+    if (isa >= BORA_ISA_AVX512_VNNI) { tile_avx512(q, rows, hd, k, v, n, kpos0, first, last, scale, m, l, o, s); return; }
+    if (isa >= BORA_ISA_AVX2) { tile_avx2(q, rows, hd, k, v, n, kpos0, first, last, scale, m, l, o, s); return; }
+#endif
+    tile_portable(q, rows, hd, k, v, n, kpos0, first, last, scale, m, l, o, s);
+}
+
+void bora_attention_tile(const float *q, int64_t rows, int64_t hd, const float *k, const float *v, int64_t n,
+                         int64_t kpos0, const int64_t *first, const int64_t *last, float scale,
+                         float *m, float *l, float *o, float *s) {
+    bora_attention_tile_isa(bora_isa(), q, rows, hd, k, v, n, kpos0, first, last, scale, m, l, o, s);
+}
