@@ -45,14 +45,16 @@ def llama_bench(tool, path, args):
     return {test_name(t["n_prompt"], t["n_gen"], t["n_depth"]): t["samples_ts"] for t in json.loads(out.stdout)}
 
 
-def bora_bench(path, args):
-    cmd = [BORA, "bench", path, "-t", str(args.threads), "-p", args.prompt, "-n", args.generate, "-d", args.depth,
-           "-r", str(args.reps), "--json"]
+def bora_bench(path, args, binary=BORA):
+    cmd = [binary, "bench", path, "-t", str(args.threads), "-p", args.prompt, "-n", args.generate,
+           "-r", str(args.reps), "--json"] + (["-d", args.depth] if args.depth != "0" else [])
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"bora bench failed on {path}:\n{out.stderr[-2000:]}")
     result = json.loads(out.stdout)
-    tests = {test_name(t["n_prompt"], t["n_gen"], t["n_depth"]): t["samples"] for t in result["tests"]}
+    # (Builds before -d named their tests pp<P> / tg<N> only.)
+    tests = {test_name(t.get("n_prompt", 0), t.get("n_gen", 0), t.get("n_depth", 0)) if "n_gen" in t else t["name"]: t["samples"]
+             for t in result["tests"]}
     return tests, result
 
 
@@ -66,13 +68,14 @@ def main():
     parser.add_argument("-r", "--reps", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--llama-bench", default=os.path.join(cache_dir(), "llama.cpp", "build", "bin", "llama-bench"))
+    parser.add_argument("--baseline", help="another bora binary (an earlier build) to run in the same rounds")
     args = parser.parse_args()
     if not os.path.exists(BORA):
         sys.exit("build Bora first: swift build -c release")
     if not os.path.exists(args.llama_bench):
         sys.exit(f"no llama-bench at {args.llama_bench}: run Tools/make_bench_files.py first")
 
-    samples = {m: {"llama.cpp": {}, "bora": {}} for m in args.models}
+    samples = {m: {"llama.cpp": {}, "bora": {}, "baseline": {}} for m in args.models}
     shares = {m: [] for m in args.models}
     for round_ in range(args.rounds):
         for model in args.models:
@@ -81,7 +84,13 @@ def main():
             tests, info = bora_bench(model, args)
             for name, s in tests.items():
                 samples[model]["bora"].setdefault(name, []).extend(s)
-            tg = [t for t in info["tests"] if t["n_gen"] and not t["n_depth"]]
+            if args.baseline:
+                try:
+                    for name, s in bora_bench(model, args, args.baseline)[0].items():
+                        samples[model]["baseline"].setdefault(name, []).extend(s)
+                except SystemExit as failure:  # e.g. a format the earlier build cannot read
+                    print(f"baseline: {str(failure).splitlines()[-1]}", file=sys.stderr)
+            tg = [t for t in info["tests"] if t["name"].startswith("tg") and not t.get("n_depth")]
             if tg and "memory_bytes_per_second" in info:
                 decode = tg[0]["mean"] * info["weight_bytes_per_token"]
                 shares[model].append((decode, info["memory_bytes_per_second"]))
@@ -91,15 +100,20 @@ def main():
         return f"{statistics.mean(values):.2f} ± {statistics.stdev(values) if len(values) > 1 else 0:.2f}"
 
     print(f"threads {args.threads}, {args.rounds} rounds × {args.reps} repetitions, tokens/s (mean ± stddev)\n")
-    print("| model | test | llama.cpp | Bora | Bora / llama.cpp |")
-    print("|---|---|---|---|---|")
+    extra = " baseline | Bora / baseline |" if args.baseline else ""
+    print("| model | test | llama.cpp | Bora | Bora / llama.cpp |" + extra)
+    print("|---|---|---|---|---|" + ("---|---|" if args.baseline else ""))
     for model in args.models:
         for name, ours in samples[model]["bora"].items():
             theirs = samples[model]["llama.cpp"].get(name)
             if not theirs:
                 continue
             ratio = statistics.mean(ours) / statistics.mean(theirs)
-            print(f"| {os.path.basename(model)} | {name} | {fmt(theirs)} | {fmt(ours)} | {ratio:.2f}× |")
+            row = f"| {os.path.basename(model)} | {name} | {fmt(theirs)} | {fmt(ours)} | {ratio:.2f}× |"
+            base = samples[model]["baseline"].get(name)
+            if base:
+                row += f" {fmt(base)} | {statistics.mean(ours) / statistics.mean(base):.2f}× |"
+            print(row)
     print()
     for model in args.models:
         if shares[model]:

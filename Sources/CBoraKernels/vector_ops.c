@@ -51,38 +51,11 @@ TARGET static float dot_f32_avx2(const float *a, const float *b, size_t n) {
     return sum;
 }
 
-// Same accumulation order as dot_f32_avx2, so a dot with a key read back from an F16 cache equals
-// the dot with the same key kept in F32 after rounding (chunked and unchunked prefill agree).
-TARGET static float dot_f32_f16_avx2(const float *a, const uint16_t *b, size_t n) {
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-#define HALF8(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
-    size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), HALF8(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), HALF8(b + i + 8), s1);
-        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), HALF8(b + i + 16), s2);
-        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), HALF8(b + i + 24), s3);
-    }
-    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), HALF8(b + i), s0);
-#undef HALF8
-    float sum = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < n; i++) sum += a[i] * _cvtsh_ss(b[i]);
-    return sum;
-}
-
 TARGET static void axpy_f32_avx2(float *y, float a, const float *x, size_t n) {
     __m256 av = _mm256_set1_ps(a);
     size_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
     for (; i < n; i++) y[i] += a * x[i];
-}
-
-TARGET static void axpy_f16_avx2(float *y, float a, const uint16_t *x, size_t n) {
-    __m256 av = _mm256_set1_ps(a);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))), _mm256_loadu_ps(y + i)));
-    for (; i < n; i++) y[i] += a * _cvtsh_ss(x[i]);
 }
 
 TARGET static void f32_to_f16_avx2(const float *x, uint16_t *y, size_t n) {
@@ -128,32 +101,11 @@ float bora_dot_f32(const float *a, const float *b, size_t n) {
     return sum;
 }
 
-float bora_dot_f32_f16(const float *a, const uint16_t *b, size_t n) {
-#if defined(__x86_64__)
-    if (bora_isa() >= BORA_ISA_AVX2) return dot_f32_f16_avx2(a, b, n);
-#endif
-    float acc[8] = {0};
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) acc[k] += a[i + k] * bora_half(b[i + k]);
-    float sum = 0;
-    for (; i < n; i++) sum += a[i] * bora_half(b[i]);
-    for (int k = 0; k < 8; k++) sum += acc[k];
-    return sum;
-}
-
 void bora_axpy_f32(float *y, float a, const float *x, size_t n) {
 #if defined(__x86_64__)
     if (bora_isa() >= BORA_ISA_AVX2) { axpy_f32_avx2(y, a, x, n); return; }
 #endif
     for (size_t i = 0; i < n; i++) y[i] += a * x[i];
-}
-
-void bora_axpy_f16(float *y, float a, const uint16_t *x, size_t n) {
-#if defined(__x86_64__)
-    if (bora_isa() >= BORA_ISA_AVX2) { axpy_f16_avx2(y, a, x, n); return; }
-#endif
-    for (size_t i = 0; i < n; i++) y[i] += a * bora_half(x[i]);
 }
 
 void bora_f32_to_f16(const float *x, uint16_t *y, size_t n) {
@@ -193,16 +145,3 @@ void bora_silu_mul(float *gate, const float *up, size_t n) {
     }
 }
 
-void bora_softmax(float *x, size_t n) {
-    if (n == 0) return;
-    float maximum = -INFINITY;
-    for (size_t i = 0; i < n; i++) maximum = x[i] > maximum ? x[i] : maximum;
-    float sum = 0;
-    for (size_t i = 0; i < n; i++) {
-        float e = expf(x[i] - maximum);
-        x[i] = e;
-        sum += e;
-    }
-    float inverse = 1.0f / sum;
-    for (size_t i = 0; i < n; i++) x[i] *= inverse;
-}

@@ -349,20 +349,14 @@ import Testing
             var rounded = b
             bora_round_to_f16(&rounded, n)
             #expect(rounded == halves.map(floatFromHalf))
-            // A dot with F16 storage equals the dot with the rounded F32 values, bit for bit.
-            #expect(bora_dot_f32_f16(a, halves, n) == bora_dot_f32(a, rounded, n))
+            var widened = [Float](repeating: .nan, count: n)
+            bora_f16_to_f32(halves, &widened, n)
+            #expect(widened == rounded)
             let exact = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
             #expect(abs(Double(bora_dot_f32(a, b, n)) - exact) < 1e-5)
-            var y = a, y16 = a
+            var y = a
             bora_axpy_f32(&y, 0.5, b, n)
-            bora_axpy_f16(&y16, 0.5, halves, n)
-            for i in 0..<n {
-                #expect(abs(y[i] - (a[i] + 0.5 * b[i])) < 1e-6)
-                #expect(y16[i] == a[i] + 0.5 * rounded[i] || abs(y16[i] - (a[i] + 0.5 * rounded[i])) < 1e-6)
-            }
-            var s = a + [-.infinity]
-            bora_softmax(&s, n + 1)
-            #expect(abs(s.reduce(0, +) - 1) < 1e-5 && s[n] == 0)
+            for i in 0..<n { #expect(abs(y[i] - (a[i] + 0.5 * b[i])) < 1e-6) }
         }
     }
 

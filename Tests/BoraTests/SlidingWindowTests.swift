@@ -83,6 +83,12 @@ import Testing
         #expect(!w.isVisible(query: 10, key: 11))     // causal
         let full = AttentionWindow(size: nil)
         #expect(full.isVisible(query: 1000, key: 0) && !full.isVisible(query: 0, key: 1))
+        // The range the attention kernels walk is exactly the keys the rule admits.
+        for window in [AttentionWindow(size: nil), AttentionWindow(size: 1), AttentionWindow(size: 4)] {
+            for query in 0..<20 {
+                for key in 0..<25 { #expect(window.visibleKeys(query: query).contains(key) == window.isVisible(query: query, key: key)) }
+            }
+        }
     }
 
     /// A window as long as the sequence changes nothing; W = 1 leaves each token alone with itself.

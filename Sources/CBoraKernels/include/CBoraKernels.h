@@ -117,12 +117,8 @@ void bora_f16_to_f32(const uint16_t *x, float *y, size_t n);
 
 /// sum(a[i] * b[i]) over n floats.
 float bora_dot_f32(const float *a, const float *b, size_t n);
-/// sum(a[i] * half(b[i])) over n values.
-float bora_dot_f32_f16(const float *a, const uint16_t *b, size_t n);
 /// y[i] += a * x[i].
 void bora_axpy_f32(float *y, float a, const float *x, size_t n);
-/// y[i] += a * half(x[i]).
-void bora_axpy_f16(float *y, float a, const uint16_t *x, size_t n);
 /// Float → IEEE half with round-to-nearest-even.
 void bora_f32_to_f16(const float *x, uint16_t *y, size_t n);
 /// x[i] = float(half(x[i])): rounds values to what an F16 store would keep.
@@ -131,8 +127,6 @@ void bora_round_to_f16(float *x, size_t n);
 void bora_scale_mul(const float *x, float scale, const float *g, float *out, size_t n);
 /// gate[i] = gate[i] / (1 + exp(-gate[i])) * up[i].
 void bora_silu_mul(float *gate, const float *up, size_t n);
-/// In-place softmax over n values (entries of -inf get weight 0).
-void bora_softmax(float *x, size_t n);
 
 #ifdef __cplusplus
 }
