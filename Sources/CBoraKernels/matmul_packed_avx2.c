@@ -115,20 +115,31 @@ INLINE __m256 d8(const uint8_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((con
 INLINE __m256 i8x8(const uint8_t *p) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p))); }
 INLINE __m256 u8x8(const uint8_t *p) { return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p))); }
 
-INLINE unit_factors factors(const int type, const uint8_t *base, int64_t j, int h) {
+/// The f16 factors that open a super-block (or a 32-element unit) for rows 8h..8h+7: d, and the
+/// second one (dmin, or Q4_1/Q5_1's m) where there is one. Converted once per super-block, not per unit.
+typedef struct { __m256 d, dmin; } super_factors;
+
+INLINE super_factors super_scales(const int type, const uint8_t *base, int h) {
+    super_factors f;
+    f.d = d8(base + 16 * h);
+    f.dmin = has_min(type) || type == BORA_Q2_K ? d8(base + 32 + 16 * h) : _mm256_setzero_ps();
+    return f;
+}
+
+INLINE unit_factors factors(const int type, const uint8_t *base, int64_t j, int h, const super_factors *sf) {
     unit_factors f;
-    const __m256 d = d8(base + 16 * h), zero = _mm256_setzero_ps();
+    const __m256 d = sf->d, dmin = sf->dmin, zero = _mm256_setzero_ps();
     const int s = (int)(j & 7);
     f.ma = f.mb = zero;
     f.sb = zero;
     switch (type) {
     case BORA_Q4_K: case BORA_Q5_K:
         f.sa = _mm256_mul_ps(d, u8x8(base + 64 + 16 * s + 8 * h));
-        f.ma = _mm256_sub_ps(zero, _mm256_mul_ps(d8(base + 32 + 16 * h), u8x8(base + 192 + 16 * s + 8 * h)));
+        f.ma = _mm256_sub_ps(zero, _mm256_mul_ps(dmin, u8x8(base + 192 + 16 * s + 8 * h)));
         break;
     case BORA_Q4_1: case BORA_Q5_1:
         f.sa = d;
-        f.ma = d8(base + 32 + 16 * h);
+        f.ma = dmin;
         break;
     case BORA_IQ4_XS:
         f.sa = _mm256_mul_ps(d, i8x8(base + 32 + 16 * s + 8 * h));
@@ -141,7 +152,6 @@ INLINE unit_factors factors(const int type, const uint8_t *base, int64_t j, int 
         const __m256i ra = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(base + 64 + 16 * (2 * s) + 8 * h)));
         const __m256i rb = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(base + 64 + 16 * (2 * s + 1) + 8 * h)));
         const __m256i low = _mm256_set1_epi32(15);
-        const __m256 dmin = d8(base + 32 + 16 * h);
         f.sa = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_and_si256(ra, low)));
         f.sb = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_and_si256(rb, low)));
         f.ma = _mm256_sub_ps(zero, _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(_mm256_srli_epi32(ra, 4))));
@@ -179,14 +189,20 @@ INLINE void tile(const int type, const int M, const uint8_t *packed, int64_t k, 
     const int64_t units = k / 32;
     __m256 acc[6];
     for (int m = 0; m < M; m++) acc[m] = _mm256_setzero_ps();
+    const int ups = bora_units_per_super(type);
+    const uint8_t *base = packed;
+    super_factors sf;
     for (int64_t j = 0; j < units; j++) {
-        const uint8_t *base = bora_unit_base(type, packed, units, g, j);
+        if (j % ups == 0) {
+            base = bora_unit_base(type, packed, units, g, j);
+            sf = super_scales(type, base, h);
+        }
         const uint8_t *q = bora_unit_weights(type, base, j);
         const int32_t *x4[6];
         for (int m = 0; m < M; m++) x4[m] = (const int32_t *)(xq + (b0 + m) * k + 32 * j);
         __m256i a[6], b[6];
         unit_dots(type, M, 1, q, h, x4, a, b);
-        const unit_factors f = factors(type, base, j, h);
+        const unit_factors f = factors(type, base, j, h, &sf);
         for (int m = 0; m < M; m++) {
             const int64_t row = (b0 + m) * units + j;
             acc[m] = accumulate(type, acc[m], a[m], b[m], &f, xd[row], xs16 + 2 * row, xsum[row]);
@@ -200,19 +216,23 @@ INLINE void tile(const int type, const int M, const uint8_t *packed, int64_t k, 
 INLINE void gemv(const int type, const uint8_t *packed, int64_t k, int64_t g0, int64_t g1, const int8_t *xq,
                  const float *xd, const float *xs16, const int32_t *xsum, float *out) {
     const int64_t units = k / 32;
-    const int64_t stride = bora_super_bytes(type) / bora_units_per_super(type);
+    const int ups = bora_units_per_super(type);
+    const int64_t stride = bora_super_bytes(type) / ups;
     for (int64_t g = g0; g < g1; g++) {
         __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-        for (int64_t j = 0; j < units; j++) {
-            const uint8_t *base = bora_unit_base(type, packed, units, g, j);
-            const uint8_t *q = bora_unit_weights(type, base, j);
-            for (int64_t o = 0; o < stride; o += 64) _mm_prefetch((const char *)(q + 4096 + o), _MM_HINT_T0);
-            const int32_t *x4[1] = {(const int32_t *)(xq + 32 * j)};
-            __m256i a[2], b[2];
-            unit_dots(type, 1, 2, q, 0, x4, a, b);
-            for (int h = 0; h < 2; h++) {
-                const unit_factors f = factors(type, base, j, h);
-                acc[h] = accumulate(type, acc[h], a[h], b[h], &f, xd[j], xs16 + 2 * j, xsum[j]);
+        for (int64_t j0 = 0; j0 < units; j0 += ups) {
+            const uint8_t *base = bora_unit_base(type, packed, units, g, j0);
+            const super_factors sf[2] = {super_scales(type, base, 0), super_scales(type, base, 1)};
+            for (int64_t j = j0; j < j0 + ups; j++) {
+                const uint8_t *q = bora_unit_weights(type, base, j);
+                for (int64_t o = 0; o < stride; o += 64) _mm_prefetch((const char *)(q + 4096 + o), _MM_HINT_T0);
+                const int32_t *x4[1] = {(const int32_t *)(xq + 32 * j)};
+                __m256i a[2], b[2];
+                unit_dots(type, 1, 2, q, 0, x4, a, b);
+                for (int h = 0; h < 2; h++) {
+                    const unit_factors f = factors(type, base, j, h, &sf[h]);
+                    acc[h] = accumulate(type, acc[h], a[h], b[h], &f, xd[j], xs16 + 2 * j, xsum[j]);
+                }
             }
         }
         _mm256_storeu_ps(out + 16 * g, acc[0]);

@@ -66,13 +66,24 @@ INLINE int sum_multiplier(const int type) {
 /// Formats with a per-row float minimum per 32 elements: w = scale·q + min.
 INLINE int has_min(const int type) { return type == BORA_Q4_1 || type == BORA_Q4_K || type == BORA_Q5_1 || type == BORA_Q5_K; }
 
+/// The f16 factors that open a super-block (or a 32-element unit): d for every format, and the
+/// second one (dmin, or Q4_1/Q5_1's m) where there is one. Converted once per super-block, not per unit.
+typedef struct { __m512 d, dmin; } super_factors;
+
+INLINE super_factors super_scales(const int type, const uint8_t *base) {
+    super_factors f;
+    f.d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)base));
+    f.dmin = has_min(type) || type == BORA_Q2_K ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(base + 32)))
+                                                : _mm512_setzero_ps();
+    return f;
+}
+
 /// Per-row scale and (for has_min formats) min of unit j: w = scale·q + min.
-INLINE void unit_scales(const int type, const uint8_t *base, int64_t j, __m512 *scale, __m512 *min) {
-    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)base));
+INLINE void unit_scales(const int type, const uint8_t *base, int64_t j, const super_factors *sf, __m512 *scale, __m512 *min) {
+    const __m512 d = sf->d, dmin = sf->dmin;
     const int s = (int)(j & 7);
     switch (type) {
     case BORA_Q4_K: case BORA_Q5_K: {
-        const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(base + 32)));
         const __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(base + 64 + 16 * s))));
         const __m512 mn = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(base + 192 + 16 * s))));
         *scale = _mm512_mul_ps(d, sc);
@@ -81,7 +92,7 @@ INLINE void unit_scales(const int type, const uint8_t *base, int64_t j, __m512 *
     }
     case BORA_Q4_1: case BORA_Q5_1:
         *scale = d;
-        *min = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(base + 32)));
+        *min = dmin;
         return;
     case BORA_IQ4_XS:
         *scale = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(base + 32 + 16 * s)))));
@@ -95,11 +106,10 @@ INLINE void unit_scales(const int type, const uint8_t *base, int64_t j, __m512 *
 
 /// The per-16 formats (Q6_K, Q3_K, Q2_K): scale (and Q2_K's min) of 16-element half t (0..15) of
 /// a super-block, and the integer offset of the codes (w = scale·(q + offset) + min).
-INLINE void half_scales(const int type, const uint8_t *base, int t, __m512 *scale, __m512 *min) {
-    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)base));
+INLINE void half_scales(const int type, const uint8_t *base, int t, const super_factors *sf, __m512 *scale, __m512 *min) {
+    const __m512 d = sf->d, dmin = sf->dmin;
     if (type == BORA_Q2_K) {
         const __m512i raw = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(base + 64 + 16 * t)));
-        const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(base + 32)));
         *scale = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_and_si512(raw, _mm512_set1_epi32(15))));
         *min = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_srli_epi32(raw, 4))));
         return;
@@ -114,13 +124,13 @@ INLINE float half_offset(const int type) { return type == BORA_Q6_K ? -32.0f : t
 /// A unit's per-row factors: scale and min for the whole unit, or per half for per-16 formats.
 typedef struct { __m512 sa, ma, sb, mb; } unit_factors;
 
-INLINE unit_factors factors(const int type, const uint8_t *base, int64_t j) {
+INLINE unit_factors factors(const int type, const uint8_t *base, int64_t j, const super_factors *sf) {
     unit_factors f;
     if (per16(type)) {
-        half_scales(type, base, 2 * (int)(j & 7), &f.sa, &f.ma);
-        half_scales(type, base, 2 * (int)(j & 7) + 1, &f.sb, &f.mb);
+        half_scales(type, base, 2 * (int)(j & 7), sf, &f.sa, &f.ma);
+        half_scales(type, base, 2 * (int)(j & 7) + 1, sf, &f.sb, &f.mb);
     } else {
-        unit_scales(type, base, j, &f.sa, &f.ma);
+        unit_scales(type, base, j, sf, &f.sa, &f.ma);
         f.sb = f.mb = f.sa;
     }
     return f;
@@ -168,17 +178,21 @@ INLINE void unit_dots(const int type, const uint8_t *q, const int32_t *x4, __m51
 INLINE void gemv(const int type, const uint8_t *packed, int64_t k, int64_t g0, int64_t g1, const int8_t *xq,
                  const float *xd, const float *xs16, const int32_t *xsum, float *out) {
     const int64_t units = k / 32;
-    const int64_t stride = bora_super_bytes(type) / bora_units_per_super(type);
+    const int ups = bora_units_per_super(type);
+    const int64_t stride = bora_super_bytes(type) / ups;
     for (int64_t g = g0; g < g1; g++) {
         __m512 acc = _mm512_setzero_ps();
-        for (int64_t j = 0; j < units; j++) {
-            const uint8_t *base = bora_unit_base(type, packed, units, g, j);
-            const uint8_t *q = bora_unit_weights(type, base, j);
-            for (int64_t o = 0; o < stride; o += 64) _mm_prefetch((const char *)(q + 4096 + o), _MM_HINT_T0);
-            __m512i ia = _mm512_setzero_si512(), ib = _mm512_setzero_si512();
-            unit_dots(type, q, (const int32_t *)(xq + 32 * j), &ia, &ib);
-            const unit_factors f = factors(type, base, j);
-            acc = accumulate(type, acc, ia, ib, &f, xd[j], xs16 + 2 * j, xsum[j]);
+        for (int64_t j0 = 0; j0 < units; j0 += ups) {
+            const uint8_t *base = bora_unit_base(type, packed, units, g, j0);
+            const super_factors sf = super_scales(type, base);
+            for (int64_t j = j0; j < j0 + ups; j++) {
+                const uint8_t *q = bora_unit_weights(type, base, j);
+                for (int64_t o = 0; o < stride; o += 64) _mm_prefetch((const char *)(q + 4096 + o), _MM_HINT_T0);
+                __m512i ia = _mm512_setzero_si512(), ib = _mm512_setzero_si512();
+                unit_dots(type, q, (const int32_t *)(xq + 32 * j), &ia, &ib);
+                const unit_factors f = factors(type, base, j, &sf);
+                acc = accumulate(type, acc, ia, ib, &f, xd[j], xs16 + 2 * j, xsum[j]);
+            }
         }
         _mm512_storeu_ps(out + 16 * g, acc);
     }
@@ -191,10 +205,16 @@ INLINE void tile(const int type, const int M, const int NZ, const uint8_t *packe
     __m512 acc[6][2];
     for (int m = 0; m < M; m++)
         for (int z = 0; z < NZ; z++) acc[m][z] = _mm512_setzero_ps();
+    const int ups = bora_units_per_super(type);
+    const uint8_t *base[2];
+    super_factors sf[2];
     for (int64_t j = 0; j < units; j++) {
-        const uint8_t *base[2], *q[2];
+        const uint8_t *q[2];
         for (int z = 0; z < NZ; z++) {
-            base[z] = bora_unit_base(type, packed, units, g + z, j);
+            if (j % ups == 0) {
+                base[z] = bora_unit_base(type, packed, units, g + z, j);
+                sf[z] = super_scales(type, base[z]);
+            }
             q[z] = bora_unit_weights(type, base[z], j);
         }
         // Per-16 formats keep both halves' sums; the others one sum per (row, group).
@@ -215,7 +235,7 @@ INLINE void tile(const int type, const int M, const int NZ, const uint8_t *packe
             }
         }
         unit_factors f[2];
-        for (int z = 0; z < NZ; z++) f[z] = factors(type, base[z], j);
+        for (int z = 0; z < NZ; z++) f[z] = factors(type, base[z], j, &sf[z]);
         for (int m = 0; m < M; m++) {
             const int64_t row = (b0 + m) * units + j;
             for (int z = 0; z < NZ; z++)
