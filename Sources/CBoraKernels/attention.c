@@ -54,6 +54,23 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
         for (; i < n; i++) sum += a[i] * b[i];                                                               \
         return sum;                                                                                          \
     }                                                                                                       \
+    /* Folds a later span's softmax state (m2, l2, o2) into (m, l, o): both rescaled to the larger max. */ \
+    TARGET static void NAME##_merge(int64_t rows, int64_t hd, float *m, float *l, float *o,                \
+                                    const float *m2, const float *l2, const float *o2) {                    \
+        for (int64_t r = 0; r < rows; r++) {                                                                 \
+            if (m2[r] == -__builtin_inff()) continue;                                                        \
+            const float mnew = m[r] > m2[r] ? m[r] : m2[r];                                                  \
+            const float a = m[r] == -__builtin_inff() ? 0.0f : NAME##_exp((vf16){} + (m[r] - mnew))[0];      \
+            const float b = NAME##_exp((vf16){} + (m2[r] - mnew))[0];                                        \
+            float *out = o + r * hd;                                                                         \
+            const float *in = o2 + r * hd;                                                                   \
+            int64_t c = 0;                                                                                   \
+            for (; c + 16 <= hd; c += 16) NAME##_store(out + c, NAME##_load(out + c) * a + NAME##_load(in + c) * b); \
+            for (; c < hd; c++) out[c] = out[c] * a + in[c] * b;                                             \
+            l[r] = l[r] * a + l2[r] * b;                                                                     \
+            m[r] = mnew;                                                                                     \
+        }                                                                                                    \
+    }                                                                                                       \
     TARGET static void NAME(const float *q, int64_t rows, int64_t hd, const float *k, const float *v,       \
                             int64_t n, int64_t kpos0, const int64_t *first, const int64_t *last, float scale, \
                             float *m, float *l, float *o, float *s) {                                        \
@@ -153,4 +170,19 @@ void bora_attention_tile(const float *q, int64_t rows, int64_t hd, const float *
                          int64_t kpos0, const int64_t *first, const int64_t *last, float scale,
                          float *m, float *l, float *o, float *s) {
     bora_attention_tile_isa(bora_isa(), q, rows, hd, k, v, n, kpos0, first, last, scale, m, l, o, s);
+}
+
+void bora_attention_merge_isa(int isa, int64_t rows, int64_t hd, float *m, float *l, float *o,
+                              const float *m2, const float *l2, const float *o2) {
+    if (isa > bora_isa()) isa = bora_isa();
+#if defined(__x86_64__)
+    if (isa >= BORA_ISA_AVX512_VNNI) { tile_avx512_merge(rows, hd, m, l, o, m2, l2, o2); return; }
+    if (isa >= BORA_ISA_AVX2) { tile_avx2_merge(rows, hd, m, l, o, m2, l2, o2); return; }
+#endif
+    tile_portable_merge(rows, hd, m, l, o, m2, l2, o2);
+}
+
+void bora_attention_merge(int64_t rows, int64_t hd, float *m, float *l, float *o,
+                          const float *m2, const float *l2, const float *o2) {
+    bora_attention_merge_isa(bora_isa(), rows, hd, m, l, o, m2, l2, o2);
 }

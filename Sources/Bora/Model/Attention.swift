@@ -6,10 +6,15 @@ import CBoraKernels
 /// Flash-attention style: a block of up to `queryTile` tokens × the query heads of one KV head walks
 /// the keys it can see in tiles of `BORA_KEY_TILE` positions (aligned to absolute positions), each
 /// tile's keys and values converted once to F32 for all the block's rows, with an online softmax
-/// (bora_attention_tile), so no score row longer than a tile is ever held. Threads take (KV head,
-/// query block) items in turn. A row's result depends only on its query and the keys it sees: decode
-/// and every chunking of a prompt give the same bits. One instance per context: it is also the
-/// thread pool's job, and its scratch is allocated once, so a call allocates nothing.
+/// (bora_attention_tile), so no score row longer than a tile is ever held. Tiles are grouped in spans
+/// of `keySpan` positions (also aligned to absolute positions): each span's softmax state starts
+/// afresh and is folded into the rows' total in span order (bora_attention_merge). Threads take
+/// (KV head, query block) items in turn; a one-token chunk whose KV heads do not share out evenly
+/// over the threads (SmolLM2's 3 on 2 threads) is split over spans as well: threads take (KV head,
+/// span) items, then fold them in the same order. A row's result depends only on its query and the
+/// keys it sees: decode, split or not, and every chunking of a prompt give the same bits. One
+/// instance per context: it is also the thread pool's job, and its scratch is allocated once, so a
+/// call allocates nothing.
 final class Attention: ParallelJob {
     let headCount: Int
     let kvHeadCount: Int
@@ -18,14 +23,23 @@ final class Attention: ParallelJob {
     /// Tokens per query block.
     static let queryTile = 16
     static let keyTile = Int(BORA_KEY_TILE)
+    /// Positions per span of keys: long enough that folding spans costs nothing beside the span's work.
+    static let keySpan = 16 * keyTile
+    /// The most spans a one-token chunk's keys can touch, for the decode split's partial states.
+    let maximumSpans: Int
 
-    init(headCount: Int, kvHeadCount: Int, headDim: Int, window: AttentionWindow, threads: Int) {
+    /// - Parameter maximumKeys: the most keys one query can see (W, or the cache's length).
+    init(headCount: Int, kvHeadCount: Int, headDim: Int, window: AttentionWindow, maximumKeys: Int, threads: Int) {
         self.headCount = headCount
         self.kvHeadCount = kvHeadCount
         self.headDim = headDim
         self.window = window
         scratch = (0..<threads).map { _ in Scratch(rows: Self.queryTile * (headCount / kvHeadCount), headDim: headDim) }
+        maximumSpans = (max(1, maximumKeys) - 1) / Self.keySpan + 2
+        partials = .allocate(capacity: kvHeadCount * maximumSpans * Self.partialFloats(rows: headCount / kvHeadCount, headDim: headDim))
     }
+
+    deinit { partials.deallocate() }
 
     // The call in progress.
     private var queries: UnsafePointer<Float>?
@@ -36,13 +50,24 @@ final class Attention: ParallelJob {
     private var cache: (any KVCache)?
     private var layer = 0
     private var output: UnsafeMutablePointer<Float>?
+    private var phase = Phase.blocks
+
+    /// What the pool's threads do in `execute`.
+    private enum Phase {
+        /// (KV head, query block) items, each walking all its spans.
+        case blocks
+        /// The decode split: (KV head, span) items into `partials`, spans `first..<first + count`.
+        case spans(first: Int, count: Int)
+        /// The decode split's second half: each KV head folds its spans' partial states.
+        case fold(spans: Int)
+    }
 
     var group: Int { headCount / kvHeadCount }
 
-    /// One thread's buffers: the block's queries, running softmax state and outputs, visible key
-    /// ranges, scores of one tile, and one tile of keys and values in F32.
+    /// One thread's buffers: the block's queries, running softmax state and outputs, a span's own
+    /// state, visible key ranges, scores of one tile, and one tile of keys and values in F32.
     final class Scratch {
-        let q, o, m, l, s, k, v: UnsafeMutablePointer<Float>
+        let q, o, m, l, so, sm, sl, s, k, v: UnsafeMutablePointer<Float>
         let first, last: UnsafeMutablePointer<Int64>
 
         init(rows: Int, headDim: Int) {
@@ -50,6 +75,9 @@ final class Attention: ParallelJob {
             o = .allocate(capacity: rows * headDim)
             m = .allocate(capacity: rows)
             l = .allocate(capacity: rows)
+            so = .allocate(capacity: rows * headDim)
+            sm = .allocate(capacity: rows)
+            sl = .allocate(capacity: rows)
             s = .allocate(capacity: rows * Attention.keyTile)
             k = .allocate(capacity: Attention.keyTile * headDim)
             v = .allocate(capacity: Attention.keyTile * headDim)
@@ -58,13 +86,23 @@ final class Attention: ParallelJob {
         }
 
         deinit {
-            for p in [q, o, m, l, s, k, v] { p.deallocate() }
+            for p in [q, o, m, l, so, sm, sl, s, k, v] { p.deallocate() }
             first.deallocate()
             last.deallocate()
         }
     }
 
     private let scratch: [Scratch]
+    /// Softmax states of the decode split, per (KV head, span): m and l of `group` rows, then their outputs.
+    private let partials: UnsafeMutablePointer<Float>
+
+    private static func partialFloats(rows: Int, headDim: Int) -> Int { rows * (headDim + 2) }
+
+    /// The state (m, l, o) of one (KV head, span) item of the decode split.
+    private func partial(kvHead: Int, span: Int) -> (m: UnsafeMutablePointer<Float>, l: UnsafeMutablePointer<Float>, o: UnsafeMutablePointer<Float>) {
+        let base = partials + (kvHead * maximumSpans + span) * Self.partialFloats(rows: group, headDim: headDim)
+        return (base, base + group, base + 2 * group)
+    }
 
     /// - Parameters:
     ///   - queries: `count` rows of `headCount × headDim`, already rotated.
@@ -79,43 +117,100 @@ final class Attention: ParallelJob {
         precondition(pool.threadCount <= scratch.count, "attention scratch made for fewer threads")
         (self.queries, self.keys, self.values, self.count, self.start) = (queries, keys, values, count, start)
         (self.cache, self.layer, self.output) = (cache, layer, output)
-        pool.run(self)
+        let spans = spanRange(keys: keyRange(tokens: 0..<count))
+        if count == 1, spans.count > 1, kvHeadCount % pool.threadCount != 0 {
+            precondition(spans.count <= maximumSpans, "attention made for fewer keys")
+            phase = .spans(first: spans.lowerBound, count: spans.count)
+            pool.run(self)
+            phase = .fold(spans: spans.count)
+            pool.run(self)
+        } else {
+            phase = .blocks
+            pool.run(self)
+        }
         self.cache = nil
     }
 
     func execute(thread: Int, threads: Int) {
         guard let queries, let keys, let values, let cache, let output else { return }
-        let blocks = (count + Self.queryTile - 1) / Self.queryTile
-        let items = blocks * kvHeadCount
-        // Items in turn, so the long blocks at the end of a causal chunk are shared out too.
-        for item in stride(from: thread, to: items, by: threads) {
-            block(item / kvHeadCount, kvHead: item % kvHeadCount, queries: queries, keys: keys, values: values,
-                  cache: cache, output: output, scratch: scratch[thread])
+        let x = scratch[thread]
+        switch phase {
+        case .blocks:
+            let blocks = (count + Self.queryTile - 1) / Self.queryTile
+            let items = blocks * kvHeadCount
+            // Items in turn, so the long blocks at the end of a causal chunk are shared out too.
+            for item in stride(from: thread, to: items, by: threads) {
+                let b = item / kvHeadCount, kvHead = item % kvHeadCount
+                let tokens = (b * Self.queryTile)..<min(count, (b + 1) * Self.queryTile)
+                let rows = prepare(tokens: tokens, kvHead: kvHead, queries: queries, scratch: x)
+                let keyRange = keyRange(tokens: tokens)
+                let spans = spanRange(keys: keyRange)
+                for span in spans {
+                    // The first span's state is the total; each later one is folded into it.
+                    let state = span == spans.lowerBound ? (x.m, x.l, x.o) : (x.sm, x.sl, x.so)
+                    walk(span: span, keys: keyRange, rows: rows, kvHead: kvHead, state: state,
+                         chunkKeys: keys, chunkValues: values, cache: cache, scratch: x)
+                    if span > spans.lowerBound { bora_attention_merge(Int64(rows), Int64(headDim), x.m, x.l, x.o, x.sm, x.sl, x.so) }
+                }
+                write(tokens: tokens, kvHead: kvHead, state: (x.l, x.o), output: output)
+            }
+        case .spans(let first, let spanCount):
+            let keyRange = keyRange(tokens: 0..<1)
+            for item in stride(from: thread, to: kvHeadCount * spanCount, by: threads) {
+                let kvHead = item / spanCount, span = item % spanCount
+                let rows = prepare(tokens: 0..<1, kvHead: kvHead, queries: queries, scratch: x)
+                walk(span: first + span, keys: keyRange, rows: rows, kvHead: kvHead, state: partial(kvHead: kvHead, span: span),
+                     chunkKeys: keys, chunkValues: values, cache: cache, scratch: x)
+            }
+        case .fold(let spanCount):
+            for kvHead in stride(from: thread, to: kvHeadCount, by: threads) {
+                let total = partial(kvHead: kvHead, span: 0)
+                for span in 1..<spanCount {
+                    let next = partial(kvHead: kvHead, span: span)
+                    bora_attention_merge(Int64(group), Int64(headDim), total.m, total.l, total.o, next.m, next.l, next.o)
+                }
+                write(tokens: 0..<1, kvHead: kvHead, state: (total.l, total.o), output: output)
+            }
         }
     }
 
-    private func block(_ b: Int, kvHead: Int, queries: UnsafePointer<Float>, keys: UnsafePointer<Float>,
-                       values: UnsafePointer<Float>, cache: any KVCache, output: UnsafeMutablePointer<Float>, scratch x: Scratch) {
-        let hd = headDim, group = self.group
-        let queryWidth = headCount * hd, kvWidth = kvHeadCount * hd
-        let t0 = b * Self.queryTile, t1 = min(count, t0 + Self.queryTile)
-        let rows = (t1 - t0) * group
-        for t in t0..<t1 {
+    /// Keys the chunk's tokens see together: from the first token's window start to the last token.
+    /// The cache holds every one of them before `start` (the rolling cache keeps the last W).
+    private func keyRange(tokens: Range<Int>) -> ClosedRange<Int> {
+        window.visibleKeys(query: start + tokens.lowerBound).lowerBound...(start + tokens.upperBound - 1)
+    }
+
+    private func spanRange(keys: ClosedRange<Int>) -> ClosedRange<Int> {
+        (keys.lowerBound / Self.keySpan)...(keys.upperBound / Self.keySpan)
+    }
+
+    /// Copies the tokens' queries of one KV head's query heads into the scratch, with each row's
+    /// visible keys; returns the number of rows.
+    private func prepare(tokens: Range<Int>, kvHead: Int, queries: UnsafePointer<Float>, scratch x: Scratch) -> Int {
+        let hd = headDim, group = self.group, queryWidth = headCount * hd
+        for t in tokens {
             let visible = window.visibleKeys(query: start + t)
             for g in 0..<group {
-                let r = (t - t0) * group + g
+                let r = (t - tokens.lowerBound) * group + g
                 (x.q + r * hd).update(from: queries + t * queryWidth + (kvHead * group + g) * hd, count: hd)
                 x.first[r] = Int64(visible.lowerBound)
                 x.last[r] = Int64(visible.upperBound)
             }
         }
-        x.m.initialize(repeating: -.infinity, count: rows)
-        x.l.initialize(repeating: 0, count: rows)
-        x.o.initialize(repeating: 0, count: rows * hd)
+        return tokens.count * group
+    }
 
-        // Keys the block sees: from its first query's window start to its last query. The cache
-        // holds every one of them before `start` (the rolling cache keeps the last W).
-        let low = window.visibleKeys(query: start + t0).lowerBound, high = start + t1 - 1
+    /// The softmax state of the prepared rows over the keys of `keys` in one span, from scratch.
+    private func walk(span: Int, keys keyRange: ClosedRange<Int>, rows: Int, kvHead: Int,
+                      state: (m: UnsafeMutablePointer<Float>, l: UnsafeMutablePointer<Float>, o: UnsafeMutablePointer<Float>),
+                      chunkKeys keys: UnsafePointer<Float>, chunkValues values: UnsafePointer<Float>,
+                      cache: any KVCache, scratch x: Scratch) {
+        let hd = headDim, kvWidth = kvHeadCount * hd
+        state.m.initialize(repeating: -.infinity, count: rows)
+        state.l.initialize(repeating: 0, count: rows)
+        state.o.initialize(repeating: 0, count: rows * hd)
+        let low = max(keyRange.lowerBound, span * Self.keySpan), high = min(keyRange.upperBound, (span + 1) * Self.keySpan - 1)
+        guard low <= high else { return }
         let isHalf = cache.elementType == .f16
         let cachedKeys = cache.keys(layer: layer, head: kvHead), cachedValues = cache.values(layer: layer, head: kvHead)
         let scale = 1 / Float(hd).squareRoot()
@@ -139,15 +234,21 @@ final class Attention: ParallelJob {
                 }
             }
             bora_attention_tile(x.q, Int64(rows), Int64(hd), x.k, x.v, Int64(n), Int64(tileStart), x.first, x.last,
-                                scale, x.m, x.l, x.o, x.s)
+                                scale, state.m, state.l, state.o, x.s)
             tileStart += Self.keyTile
         }
-        for t in t0..<t1 {
+    }
+
+    /// Output rows o / l of the tokens, for one KV head's query heads.
+    private func write(tokens: Range<Int>, kvHead: Int, state: (l: UnsafeMutablePointer<Float>, o: UnsafeMutablePointer<Float>),
+                       output: UnsafeMutablePointer<Float>) {
+        let hd = headDim, group = self.group, queryWidth = headCount * hd
+        for t in tokens {
             for g in 0..<group {
-                let r = (t - t0) * group + g
+                let r = (t - tokens.lowerBound) * group + g
                 let out = output + t * queryWidth + (kvHead * group + g) * hd
-                let inverse = 1 / x.l[r]
-                for i in 0..<hd { out[i] = x.o[r * hd + i] * inverse }
+                let inverse = 1 / state.l[r]
+                for i in 0..<hd { out[i] = state.o[r * hd + i] * inverse }
             }
         }
     }

@@ -78,7 +78,7 @@ public final class InferenceContext {
         workspace = Workspace(threadCount: pool.threadCount, floatsPerThread: max(c.embeddingDim, c.feedForwardDim, c.queryDim))
         rope = RoPE(headDim: c.headDim, theta: c.ropeTheta, style: c.ropeStyle)
         attention = Attention(headCount: c.headCount, kvHeadCount: c.kvHeadCount, headDim: c.headDim, window: window,
-                              threads: pool.threadCount)
+                              maximumKeys: window.size ?? cache.maximumLength ?? cache.slotCount, threads: pool.threadCount)
     }
 
     /// Forgets the sequence.

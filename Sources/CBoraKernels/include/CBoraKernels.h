@@ -109,6 +109,13 @@ void bora_attention_tile(const float *q, int64_t rows, int64_t hd, const float *
 void bora_attention_tile_isa(int isa, const float *q, int64_t rows, int64_t hd, const float *k, const float *v, int64_t n,
                              int64_t kpos0, const int64_t *first, const int64_t *last, float scale,
                              float *m, float *l, float *o, float *s);
+/// Folds the softmax state of a later span of keys (m2, l2, o2, as `bora_attention_tile` leaves it)
+/// into the state (m, l, o) of the keys before it, for `rows` rows of hd: both rescaled to the larger
+/// maximum. A row whose span saw no key (m2 = -inf) is left as it was.
+void bora_attention_merge(int64_t rows, int64_t hd, float *m, float *l, float *o,
+                          const float *m2, const float *l2, const float *o2);
+void bora_attention_merge_isa(int isa, int64_t rows, int64_t hd, float *m, float *l, float *o,
+                              const float *m2, const float *l2, const float *o2);
 
 // ---- Vector helpers ----
 
