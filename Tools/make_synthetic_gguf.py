@@ -6,7 +6,8 @@
 
 Shapes: `7b` (default): dim 4096, 32 layers, 32 query / 8 KV heads (head dim 128), FFN 14336,
 vocabulary 32000, context 32768, sliding window 4096; `1.1b` (TinyLlama): dim 2048, 22 layers, 32
-query / 4 KV heads (head dim 64), FFN 5632, vocabulary 32000, context 2048, no window. Types: Q4_0,
+query / 4 KV heads (head dim 64), FFN 5632, vocabulary 32000, context 2048, no window; `1.1b-swa`: the
+same with Mistral's context 32768 and window 4096 (decode at depth without hours of prefill). Types: Q4_0,
 Q8_0 or Q4_K for every matrix (the token embedding and LM head too), or F16 (normal weights, σ 0.02)
 for llama.cpp's `llama-quantize` to turn into its real type mixes (Tools/make_bench_files.py); F32
 norms. Quantized blocks are random bytes with small float16 scales, so every weight is finite. A minimal SentencePiece-style vocabulary (<unk>, <s>, </s>, 256 byte tokens,
@@ -23,6 +24,8 @@ from gguf import GGMLQuantizationType as Q
 SHAPES = {
     "7b": dict(name="Mistral-7B-shaped", dim=4096, layers=32, heads=32, kv_heads=8, ffn=14336, vocab=32000, context=32768, window=4096),
     "1.1b": dict(name="TinyLlama-1.1B-shaped", dim=2048, layers=22, heads=32, kv_heads=4, ffn=5632, vocab=32000, context=2048, window=None),
+    # TinyLlama's matrices with Mistral's window, rolling cache and context: depth tests in minutes.
+    "1.1b-swa": dict(name="TinyLlama-1.1B-shaped-SWA", dim=2048, layers=22, heads=32, kv_heads=4, ffn=5632, vocab=32000, context=32768, window=4096),
 }
 # Byte offsets of the float16 scale fields inside each block.
 SCALE_FIELDS = {Q.Q4_0: [0], Q.Q8_0: [0], Q.Q4_K: [0, 2]}

@@ -27,8 +27,10 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
         vf4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);       \
         return (b[0] + b[2]) + (b[1] + b[3]);                                                                \
     }                                                                                                       \
-    /* e^x for x ≤ 0 (Cephes' expf polynomial; relative error ~1e-7). */                                  \
+    /* e^x for x ≤ 0 (Cephes' expf polynomial; relative error ~1e-7); NaN stays NaN, so a broken */   \
+    /* score reaches the output instead of weighing 0. */                                                \
     TARGET static inline __attribute__((always_inline)) vf16 NAME##_exp(vf16 x) {                                                          \
+        const vi16 nan = x != x;                                                                             \
         x = __builtin_elementwise_max(x, (vf16){} - 87.0f);                                                  \
         vf16 t = x * 1.44269504088896341f;                                                                   \
         vf16 n = t + 12582912.0f;                                                                            \
@@ -44,7 +46,12 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
         vi16 e = (__builtin_convertvector(n, vi16) + 127) << 23;                                             \
         vf16 scale;                                                                                          \
         memcpy(&scale, &e, 64);                                                                              \
-        return y * scale;                                                                                    \
+        vi16 bits;                                                                                           \
+        y = y * scale;                                                                                       \
+        memcpy(&bits, &y, 64);                                                                               \
+        bits = (bits & ~nan) | (0x7FC00000 & nan);                                                           \
+        memcpy(&y, &bits, 64);                                                                               \
+        return y;                                                                                            \
     }                                                                                                       \
     TARGET static inline __attribute__((always_inline)) float NAME##_dot(const float *a, const float *b, int64_t n) {                             \
         vf16 acc = {};                                                                                       \

@@ -1,9 +1,21 @@
 #include "CBoraKernels.h"
 #include <math.h>
 
+/// A block holding NaN or infinity: its scale and sums become NaN, so every product with it is NaN
+/// (max and rounding would otherwise squash the value into finite-looking codes).
+static void quantize_block_non_finite(int8_t *q, float *d, float *s16, int32_t *sum32) {
+    for (int i = 0; i < 32; i++) q[i] = 0;
+    *d = NAN;
+    s16[0] = s16[1] = NAN;
+    *sum32 = 0;
+}
+
 static void quantize_block_portable(const float *x, int8_t *q, float *d, float *s16, int32_t *sum32) {
     float amax = 0;
-    for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
+    for (int i = 0; i < 32; i++) {
+        if (!isfinite(x[i])) { quantize_block_non_finite(q, d, s16, sum32); return; }
+        amax = fmaxf(amax, fabsf(x[i]));
+    }
     float scale = amax / 127.0f, inverse = scale > 0 ? 1.0f / scale : 0;
     int sa = 0, sb = 0;
     for (int i = 0; i < 32; i++) {
@@ -23,6 +35,11 @@ static void quantize_block_portable(const float *x, int8_t *q, float *d, float *
 __attribute__((target("avx2,fma")))
 static void quantize_block_avx2(const float *x, int8_t *q, float *d, float *s16, int32_t *sum32) {
     __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8), v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
+    // x · 0 is NaN exactly for NaN and infinite x.
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256 probe = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(v0, zero), _mm256_mul_ps(v1, zero)),
+                                       _mm256_add_ps(_mm256_mul_ps(v2, zero), _mm256_mul_ps(v3, zero)));
+    if (_mm256_movemask_ps(_mm256_cmp_ps(probe, probe, _CMP_UNORD_Q))) { quantize_block_non_finite(q, d, s16, sum32); return; }
     const __m256 sign = _mm256_set1_ps(-0.0f);
     __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
                              _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));

@@ -65,11 +65,14 @@ struct BenchCommand: ParsableCommand {
         guard let kernelChoice = KernelChoice(rawValue: kernels) else { throw ValidationError("--kernels must be fast or reference") }
         let path = try DefaultModel.resolve(model)
         let model = try LanguageModel(path: path)
+        for note in model.files.notes { printError("note: \(note)") }
         let c = model.config
         let longest = max(prompts.max() ?? 0, gens.max() ?? 0, 1)
         let deepest = depthList.max() ?? 0
-        // Sliding-window models prefill in chunks of at most W, as Mistral's reference does.
-        let chunk = min(prompts.max() ?? 1, c.slidingWindow ?? Int.max)
+        // Prompts (and the depth) are evaluated in chunks as long as the longest prompt, at least 512
+        // (llama-bench's micro-batch), so `-p 0 -d N` does not fill the depth token by token; at
+        // most W for sliding-window models, as Mistral's reference does.
+        let chunk = min(max(prompts.max() ?? 0, 512), c.slidingWindow ?? Int.max)
         let context = try InferenceContext(model: model, options: ContextOptions(
             maxContext: deepest + longest + 1, chunkSize: chunk, threads: threads, kernels: kernelChoice))
         var random = SystemRandomNumberGenerator()

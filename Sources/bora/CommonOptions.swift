@@ -22,6 +22,7 @@ struct ModelOptions: ParsableArguments {
         let bar = ProgressBar(label: "loading \((path as NSString).lastPathComponent)")
         let model = try LanguageModel(path: path, options: ModelLoadOptions(slidingWindow: slidingWindow), progress: bar.update)
         bar.finish()
+        for note in model.files.notes { printError("note: \(note)") }
         for warning in (try? model.tokenizer().warnings) ?? [] { printError("warning: \(warning)") }
         return model
     }

@@ -1,11 +1,11 @@
 import ArgumentParser
+import Bora
 import Foundation
 
 /// Where Tools/fetch-default-model.sh puts SmolLM2-135M-Instruct Q4_1.
 enum DefaultModel {
     static var path: String {
-        let cache = ProcessInfo.processInfo.environment["BORA_CACHE"] ?? (NSHomeDirectory() + "/.cache/bora")
-        return cache + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+        CacheDirectory.path + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
     }
 
     /// The model argument, or the default model if it has been fetched.

@@ -12,9 +12,13 @@ struct InfoCommand: ParsableCommand {
     @Option(name: .customLong("sliding-window"), help: "Override the sliding window W (0 turns it off).")
     var slidingWindow: Int?
 
+    @Flag(name: .customLong("check-tensors"), help: "Scan every tensor for NaN and infinity; exit 1 if one is found.")
+    var checkTensors = false
+
     func run() throws {
         let path = try DefaultModel.resolve(model)
         let model = try LanguageModel(path: path, options: ModelLoadOptions(slidingWindow: slidingWindow, repackWeights: false))
+        for note in model.files.notes { printError("note: \(note)") }
         let c = model.config
         let files = model.files
         let summaries = files.tensors.tensorSummaries
@@ -56,5 +60,12 @@ struct InfoCommand: ParsableCommand {
         }
         let width = lines.map(\.0.count).max() ?? 0
         for (key, value) in lines { print(key.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value) }
+        if checkTensors {
+            let bad = try TensorCheck.nonFinite(in: files.tensors)
+            print("tensor check".padding(toLength: width, withPad: " ", startingAt: 0) + "  " +
+                  (bad.isEmpty ? "every value of \(summaries.count) tensors is finite" : "\(bad.count == 10 ? "at least " : "")\(bad.count) tensors hold NaN or infinity"))
+            for b in bad { print("  " + b.description) }
+            if !bad.isEmpty { throw ExitCode(1) }
+        }
     }
 }

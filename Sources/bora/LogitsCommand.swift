@@ -47,6 +47,7 @@ struct LogitsCommand: ParsableCommand {
         guard let kernelChoice = KernelChoice(rawValue: kernels) else { throw ValidationError("--kernels must be fast or reference") }
         guard let cacheType = KVCacheType(rawValue: kvCache) else { throw ValidationError("--kv-cache must be f16 or f32") }
         let model = try LanguageModel(path: self.model, options: ModelLoadOptions(slidingWindow: slidingWindow, repackWeights: !noRepack))
+        for note in model.files.notes { printError("note: \(note)") }
         let context = try InferenceContext(model: model, options: ContextOptions(
             chunkSize: chunk, threads: threads, kvCacheType: cacheType, kernels: kernelChoice))
         let all = try context.evaluateAll(tokens)
@@ -69,7 +70,9 @@ struct LogitsCommand: ParsableCommand {
         } else {
             for p in selected {
                 let row = all[p]
-                let top = row.indices.sorted { row[$0] > row[$1] }.prefix(5)
+                // NaN ranks last, so a broken row cannot scramble the order of the others.
+                let rank = { (i: Int) -> Float in row[i].isNaN ? -.infinity : row[i] }
+                let top = row.indices.sorted { rank($0) > rank($1) }.prefix(5)
                 print("position \(p): top", top.map { "\($0)=\(row[$0])" }.joined(separator: " "))
             }
         }

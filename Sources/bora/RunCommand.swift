@@ -12,8 +12,11 @@ struct RunCommand: ParsableCommand {
     @Option(name: [.short, .long], help: "The prompt.")
     var prompt: String
 
-    @Flag(help: "Wrap the prompt in the model's chat format (as one user message).")
+    @Flag(help: "Wrap the prompt in a chat format (as one user message) even when the model has no chat template.")
     var chat = false
+
+    @Flag(help: "Continue the prompt as plain text, even for a model with a chat template.")
+    var raw = false
 
     @Option(help: "System prompt (with --chat).")
     var system: String?
@@ -28,6 +31,9 @@ struct RunCommand: ParsableCommand {
         let parameters = try sampling.parameters()
         let model = try modelOptions.load()
         let generator = try Generator(model: model, options: modelOptions.contextOptions)
+        if chat && raw { throw ValidationError("--chat and --raw exclude each other") }
+        // As ollama and llama-cli do: an instruct model (one with a chat template) is chatted with.
+        let chat = !raw && (self.chat || generator.tokenizer.chatTemplate != nil)
         let ids: [Int]
         if chat {
             let choice = try model.chatFormat(named: chatTemplate)

@@ -20,7 +20,7 @@ import Testing
             keys = (0..<(length * kvWidth)).map { _ in rng.float() * 2 }
             values = (0..<(length * kvWidth)).map { _ in rng.float() }
             queries = (0..<(length * AttentionTests.heads * AttentionTests.headDim)).map { _ in rng.float() * 4 }
-            cache = FullKVCache(layers: 1, kvHeads: AttentionTests.kvHeads, headDim: AttentionTests.headDim, capacity: length, type: .f32)
+            cache = try! FullKVCache(layers: 1, kvHeads: AttentionTests.kvHeads, headDim: AttentionTests.headDim, capacity: length, type: .f32)
             self.length = length
         }
 
@@ -35,7 +35,7 @@ import Testing
             }
             let attention = Attention(headCount: AttentionTests.heads, kvHeadCount: AttentionTests.kvHeads, headDim: AttentionTests.headDim,
                                       window: window, maximumKeys: length, threads: threads)
-            let pool = ThreadPool(threads: threads)
+            let pool = try! ThreadPool(threads: threads)
             var output = [Float](repeating: .nan, count: chunk.count * queryWidth)
             let q = Array(queries[(chunk.lowerBound * queryWidth)..<(chunk.upperBound * queryWidth)])
             let k = Array(keys[(chunk.lowerBound * kvWidth)..<(chunk.upperBound * kvWidth)])

@@ -8,11 +8,11 @@ import Testing
 
     @Test func seededRunRepeats() throws {
         guard available else { return }
-        let args = ["run", "-p", "Once upon a time", "-n", "16", "--seed", "1234", "--temp", "0.9"]
+        let args = ["run", "--raw", "-p", "Once upon a time", "-n", "16", "--seed", "1234", "--temp", "0.9"]
         let a = try runBora(args), b = try runBora(args)
         #expect(a.status == 0 && b.status == 0, "\(a.stderr)")
         #expect(a.stdout == b.stdout && a.stdout.count > "Once upon a time".count + 5)
-        let c = try runBora(["run", "-p", "Once upon a time", "-n", "16", "--seed", "99", "--temp", "0.9"])
+        let c = try runBora(["run", "--raw", "-p", "Once upon a time", "-n", "16", "--seed", "99", "--temp", "0.9"])
         #expect(c.stdout != a.stdout)
     }
 
@@ -31,7 +31,7 @@ import Testing
         guard available else { return }
         let temp = try runBora(["run", "-p", "hi", "--temp=-1"])
         #expect(temp.status != 0 && temp.stderr.contains("temperature must be 0 or more"))
-        let long = try runBora(["run", "-p", "one two three four five six seven", "--max-context", "4"])
+        let long = try runBora(["run", "--raw", "-p", "one two three four five six seven", "--max-context", "4"])
         #expect(long.status != 0 && long.stderr.contains("needs 7 positions but the context holds 4"), "stderr: \(long.stderr)")
         let missing = try runBora(["run", "/nonexistent.gguf", "-p", "hi"])
         #expect(missing.status != 0 && missing.stderr.contains("no such file or folder: /nonexistent.gguf"))

@@ -77,10 +77,34 @@ import Testing
     /// The real binary: `bora run` on a text prompt streams the answer.
     @Test func cliRunAnswersParis() throws {
         guard Fixtures.defaultModel != nil || Fixtures.requireDefaultModel else { return }
-        let result = try runBora(["run", "-p", "The capital of France is", "-n", "6", "--temp", "0"])
+        let result = try runBora(["run", "--raw", "-p", "The capital of France is", "-n", "6", "--temp", "0"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.hasPrefix("The capital of France is Paris"))
         #expect(result.stderr.contains("tokens/s"))
+    }
+
+    /// The README's first command: an instruct model is chatted with by default.
+    @Test func cliRunChatsWithAnInstructModel() throws {
+        guard Fixtures.defaultModel != nil || Fixtures.requireDefaultModel else { return }
+        // (Without the system prompt the first token's top-2 margin is 0.25: too close to test.)
+        let result = try runBora(["run", "-p", "What is the capital of France?", "--system", "Answer in one sentence.", "--temp", "0", "-n", "24"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "The capital of France is Paris.")
+        #expect(result.stderr.contains("stop: eos"))
+    }
+
+    /// The cache folder comes from the environment ($BORA_CACHE, else $XDG_CACHE_HOME/bora, else
+    /// $HOME/.cache/bora), not from the password database.
+    @Test func cliFindsTheCacheThroughTheEnvironment() throws {
+        guard let model = Fixtures.defaultModel else { return }
+        let xdg = Fixtures.temporaryFile("xdg-cache")
+        try? FileManager.default.removeItem(atPath: xdg)
+        try FileManager.default.createDirectory(atPath: xdg + "/bora/models", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: xdg + "/bora/models/SmolLM2-135M-Instruct.Q4_1.gguf", withDestinationPath: model)
+        let found = try runBora(["info"], environment: ["BORA_CACHE": "", "XDG_CACHE_HOME": xdg, "HOME": "/nonexistent"])
+        #expect(found.status == 0 && found.stdout.contains(xdg + "/bora/models/"), "\(found.stderr)")
+        let missing = try runBora(["info"], environment: ["BORA_CACHE": "", "XDG_CACHE_HOME": "", "HOME": xdg + "/elsewhere"])
+        #expect(missing.status != 0 && missing.stderr.contains(xdg + "/elsewhere/.cache/bora/models/"), "\(missing.stderr)")
     }
 
     @Test func cliInfoDescribesTheModel() throws {

@@ -190,7 +190,12 @@ import Testing
             _ = try LanguageModel(path: path)
             Issue.record("loaded")
         } catch {
-            guard case .truncated = error else { Issue.record("\(error)"); return }
+            // Reading on, it either runs out of file or meets a "name" longer than any real one.
+            switch error {
+            case .truncated: break
+            case .invalidMetadata(_, let reason) where reason.contains("corrupt file?"): break
+            default: Issue.record("\(error)")
+            }
         }
     }
 

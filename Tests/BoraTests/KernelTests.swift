@@ -119,7 +119,7 @@ import Testing
     func repackedMatmulMatchesReference(dtype: DType) throws {
         var rng = RNG(state: 4242 &+ UInt64(dtype.ggmlType))
         let cols = dtype.blockSize == 256 ? 512 : 96
-        let pool = ThreadPool(threads: 2)
+        let pool = try ThreadPool(threads: 2)
         let workspace = Workspace(threadCount: 2, floatsPerThread: cols)
         for (rows, batch) in [(37, 1), (48, 1), (53, 7), (37, 131), (16, 2), (9, 3)] {
             let bytes = Self.randomWeights(dtype, rows: rows, cols: cols, rng: &rng)
@@ -175,7 +175,7 @@ import Testing
     func repackedFloatMatmulMatchesReference(dtype: DType) throws {
         var rng = RNG(state: 777 &+ UInt64(dtype.ggmlType))
         let cols = 96
-        let pool = ThreadPool(threads: 2)
+        let pool = try ThreadPool(threads: 2)
         let workspace = Workspace(threadCount: 2, floatsPerThread: cols)
         for (rows, batch) in [(37, 1), (48, 1), (53, 7), (37, 70), (16, 2)] {
             let bytes = Self.randomWeights(dtype, rows: rows, cols: cols, rng: &rng)
@@ -360,8 +360,8 @@ import Testing
         }
     }
 
-    @Test func threadPoolCoversEveryIndexOnce() {
-        let pool = ThreadPool(threads: 3)
+    @Test func threadPoolCoversEveryIndexOnce() throws {
+        let pool = try ThreadPool(threads: 3)
         for count in [0, 1, 2, 5, 64, 1001] {
             let hits = UnsafeMutablePointer<Int>.allocate(capacity: max(count, 1))
             hits.initialize(repeating: 0, count: max(count, 1))
@@ -377,9 +377,9 @@ import Testing
 
     /// A pool released before its workers have started (a context made and dropped at once, as on
     /// an early error) must shut down cleanly, not trap in a worker.
-    @Test func threadPoolReleasedBeforeWorkersStart() {
+    @Test func threadPoolReleasedBeforeWorkersStart() throws {
         for _ in 0..<300 {
-            let pool = ThreadPool(threads: 4)
+            let pool = try ThreadPool(threads: 4)
             #expect(pool.threadCount == 4)
         }
     }

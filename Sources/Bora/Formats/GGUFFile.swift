@@ -108,7 +108,7 @@ public final class GGUFFile: Sendable {
         // Each entry takes at least 12 bytes: never reserve more than the file could hold.
         keys.reserveCapacity(min(Int(keyCount), reader.remaining / 12))
         for index in 0..<Int(keyCount) {
-            let key = try Self.readString(&reader, "the name of metadata entry \(index)")
+            let key = try Self.readName(&reader, "the name of metadata entry \(index)")
             let type = try reader.read(UInt32.self, "the type of metadata '\(key)'")
             let value = try Self.readValue(&reader, type: type, key: key, depth: 0)
             if metadata.updateValue(value, forKey: key) == nil { keys.append(key) }
@@ -129,7 +129,7 @@ public final class GGUFFile: Sendable {
         var raw: [RawInfo] = []
         raw.reserveCapacity(min(Int(tensorCount), reader.remaining / 24))
         for index in 0..<Int(tensorCount) {
-            let name = try Self.readString(&reader, "the name of tensor \(index)")
+            let name = try Self.readName(&reader, "the name of tensor \(index)")
             let dimCount = Int(try reader.read(UInt32.self, "the dimension count of '\(name)'"))
             guard (1...4).contains(dimCount) else { throw .absurdDimension(name: "dimension count of '\(name)'", value: dimCount) }
             var dims: [Int] = []
@@ -191,8 +191,19 @@ public final class GGUFFile: Sendable {
 
     // MARK: Reading values
 
-    private static func readString(_ reader: inout ByteReader, _ what: @autoclosure () -> String) throws(BoraError) -> String {
+    /// The longest key or tensor name read (llama.cpp's own limit for tensor names is 64 bytes): a
+    /// corrupt length must not turn the rest of the file into a name.
+    static let maximumNameBytes = 1024
+
+    private static func readName(_ reader: inout ByteReader, _ what: @autoclosure () -> String) throws(BoraError) -> String {
+        try readString(&reader, what(), limit: maximumNameBytes)
+    }
+
+    private static func readString(_ reader: inout ByteReader, _ what: @autoclosure () -> String, limit: Int = .max) throws(BoraError) -> String {
         let length = try reader.read(UInt64.self, what())
+        guard length <= UInt64(limit) else {
+            throw .invalidMetadata(key: what(), reason: "a name of \(length) bytes (names are at most \(limit) bytes: corrupt file?)")
+        }
         guard length <= UInt64(reader.remaining) else { throw .truncated(path: reader.path, what: what()) }
         let bytes = try reader.readBytes(Int(length), what())
         return String(decoding: bytes, as: UTF8.self)

@@ -32,6 +32,23 @@ extension ModelConfig {
             throw .missingTensor("token_embd.weight")
         }
         let window = try int("attention.sliding_window", default: 0)
+        guard window >= 0 else {
+            throw .invalidMetadata(key: "\(arch).attention.sliding_window", reason: "must be ≥ 0 (0: no window), found \(window)")
+        }
+        // Scaled RoPE (linear, YaRN, Llama 3's per-frequency factors) is not implemented: refuse
+        // rather than run such a model with unscaled positions.
+        if let type = gguf.metadata["\(arch).rope.scaling.type"]?.string, type != "none" {
+            let factor = gguf.metadata["\(arch).rope.scaling.factor"]?.double ?? 0
+            if !(type == "linear" && factor == 1) {
+                throw .unsupportedModel("RoPE scaling '\(BoraError.shortened(type))' (\(arch).rope.scaling.type) is not supported")
+            }
+        }
+        if gguf.metadata["\(arch).rope.scale_linear"]?.double.map({ $0 != 1 }) ?? false {
+            throw .unsupportedModel("linear RoPE scaling (\(arch).rope.scale_linear) is not supported")
+        }
+        if gguf.tensors.contains(where: { $0.name == "rope_freqs.weight" }) {
+            throw .unsupportedModel("per-frequency RoPE factors (tensor rope_freqs.weight, Llama 3.1 style) are not supported")
+        }
         self.init(
             architecture: arch,
             vocabularySize: embedding.dimensions.count == 2 ? embedding.dimensions[1] : try int("vocab_size"),
@@ -74,7 +91,10 @@ extension ModelConfig {
             if let t = try rope.double("rope_theta") { theta = t }
         }
         var window: Int? = nil
-        if arch == "mistral", let w = try json.int("sliding_window"), w > 0 { window = w }
+        if arch == "mistral", let w = try json.int("sliding_window") {
+            guard w >= 0 else { throw .invalidMetadata(key: "sliding_window", reason: "must be ≥ 0 or null, found \(w)") }
+            if w > 0 { window = w }
+        }
         self.init(
             architecture: arch,
             vocabularySize: try json.requiredInt("vocab_size"),
@@ -106,6 +126,7 @@ extension ModelConfig {
         var hidden = try json.int("hidden_dim") ?? 0
         if hidden <= 0 { hidden = try rows("layers.0.feed_forward.w1.weight") }
         let window = try json.int("sliding_window")
+        if let window, window < 0 { throw .invalidMetadata(key: "sliding_window", reason: "must be ≥ 0 or null, found \(window)") }
         let hasOutput = tensors.tensorNames.contains("output.weight")
         self.init(
             architecture: "mistral",

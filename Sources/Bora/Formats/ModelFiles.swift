@@ -18,6 +18,8 @@ public struct ModelFiles: Sendable {
     public let gguf: GGUFFile?
     /// The folder of a safetensors checkpoint (tokenizer files live beside the weights).
     public let folder: String?
+    /// What loading decided on the user's behalf, one line each, for a front end to show.
+    public var notes: [String] = []
 
     /// Opens a GGUF file, a Hugging Face folder (`config.json` + safetensors) or a Mistral folder
     /// (`params.json` + `consolidated.safetensors`). A `.safetensors` file path means its folder.
@@ -40,8 +42,16 @@ public struct ModelFiles: Sendable {
         guard magic == GGUFFile.magic else { throw .badMagic(path: path, found: GGUFFile.describeMagic(file.bytes)) }
         let gguf = try GGUFFile(file: file)
         var config = try ModelConfig(gguf: gguf)
+        var notes: [String] = []
+        if options.slidingWindow == nil,
+           let window = config.impliedMistralWindow(fileStatesWindow: gguf.metadata["\(config.architecture).attention.sliding_window"] != nil) {
+            config.slidingWindow = window
+            notes.append("this file has Mistral 7B v0.1's hyper-parameters but no sliding-window key: running it with Mistral's window of \(window) (--sliding-window 0 turns it off)")
+        }
         try apply(options, to: &config)
-        return ModelFiles(path: path, format: .gguf, config: config, tensors: gguf, naming: .gguf, gguf: gguf, folder: nil)
+        var files = ModelFiles(path: path, format: .gguf, config: config, tensors: gguf, naming: .gguf, gguf: gguf, folder: nil)
+        files.notes = notes
+        return files
     }
 
     private static func apply(_ options: ModelLoadOptions, to config: inout ModelConfig) throws(BoraError) {
@@ -81,6 +91,10 @@ public struct ModelFiles: Sendable {
                 throw .invalidJSON(path: folder + "/" + index, reason: "missing or malformed 'weight_map'")
             }
             names = Array(Set(map.compactMap { $0.1.string })).sorted()
+            // Shards are files of this folder: a name with a path in it could reach anywhere.
+            for name in names where name.isEmpty || name.contains("/") || name.contains("\\") || name == "." || name == ".." {
+                throw .invalidJSON(path: folder + "/" + index, reason: "shard '\(BoraError.shortened(name))' is not a file name in the model folder")
+            }
         } else if let single = preferred.first(where: { FileManager.default.fileExists(atPath: folder + "/" + $0) }) {
             names = [single]
         } else {

@@ -46,6 +46,11 @@ public final class Generator {
         if let limit, prompt.count > limit {
             throw .contextOverflow(needed: prompt.count, capacity: limit)
         }
+        // Each shift must free a real share of the context, or shifting degenerates into one
+        // re-rotation of the whole cache per token.
+        if case .shift(let keep) = parameters.contextOverflow, let limit, keep > limit / 2 {
+            throw .invalidArgument("the context shift keeps \(keep) tokens but the context holds \(limit): keep at most \(limit / 2)")
+        }
         var stats = GenerationStats()
         stats.promptTokens = prompt.count
         let start = ContinuousClock.now
@@ -78,8 +83,10 @@ public final class Generator {
         generation: while true {
             if let maxTokens = parameters.maxTokens, stats.generatedTokens >= maxTokens { stats.stopReason = .maxTokens; break }
             if isCancelled() { stats.stopReason = .cancelled; break }
-            let logprobs = parameters.logprobs.map { Self.logprobs(logits, top: $0) }
-            candidates.load(logits)
+            // Only ids the tokenizer knows: an embedding padded past it has rows no text stands for.
+            let sampled = UnsafeBufferPointer(rebasing: logits[..<min(logits.count, tokenizer.vocabularySize)])
+            let logprobs = parameters.logprobs.map { Self.logprobs(sampled, top: $0) }
+            candidates.load(sampled)
             let token = chain.sample(&candidates, history: history[...], random: &random)
             if !parameters.ignoreEndOfSequence && tokenizer.endOfGenerationIDs.contains(token) {
                 stats.stopReason = .endOfSequence

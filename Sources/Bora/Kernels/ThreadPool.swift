@@ -32,9 +32,16 @@ public final class ThreadPool: @unchecked Sendable {
     /// Spin iterations before a worker sleeps (roughly 50–200 µs).
     private let spinLimit = 20_000
 
-    /// `threads` includes the calling thread; nil means the number of physical cores.
-    public init(threads: Int? = nil) {
-        threadCount = max(1, threads ?? ThreadPool.physicalCoreCount)
+    /// The most threads a pool runs (ggml's limit too): beyond it a request is a mistake.
+    public static let maximumThreads = 512
+
+    /// `threads` includes the calling thread; nil means the number of physical cores. Throws when
+    /// the count is out of range or the system cannot start a thread (a memory or process limit).
+    public init(threads: Int? = nil) throws(BoraError) {
+        if let threads, !(1...Self.maximumThreads).contains(threads) {
+            throw .invalidArgument("threads must be between 1 and \(Self.maximumThreads), got \(threads)")
+        }
+        threadCount = threads ?? max(1, ThreadPool.physicalCoreCount)
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&condition, nil)
         for index in 1..<threadCount {
@@ -53,19 +60,29 @@ public final class ThreadPool: @unchecked Sendable {
                 return nil
             }, box.toOpaque())
             #endif
-            precondition(status == 0, "could not start a worker thread")
+            guard status == 0 else {
+                box.release()
+                stopWorkers()
+                throw .threadStartFailed(index: index, code: status)
+            }
             self.threads.append(thread)
         }
     }
 
     deinit {
+        stopWorkers()
+        pthread_cond_destroy(&condition)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    /// Stops and joins every started worker.
+    private func stopWorkers() {
         stopping.store(true, ordering: .sequentiallyConsistent)
         pthread_mutex_lock(&mutex)
         pthread_cond_broadcast(&condition)
         pthread_mutex_unlock(&mutex)
         for thread in threads { pthread_join(thread, nil) }
-        pthread_cond_destroy(&condition)
-        pthread_mutex_destroy(&mutex)
+        threads.removeAll()
     }
 
     private final class WorkerStart {

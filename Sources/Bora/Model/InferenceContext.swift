@@ -57,20 +57,23 @@ public final class InferenceContext {
         // A window at least as long as the context never hides a key: plain causal attention then.
         if let w = c.slidingWindow, w < (options.maxContext ?? c.contextLength) {
             window = AttentionWindow(size: w)
-            let rolling = RollingKVCache(layers: c.layerCount, kvHeads: c.kvHeadCount, headDim: c.headDim, window: w, type: options.kvCacheType)
+            let rolling = try RollingKVCache(layers: c.layerCount, kvHeads: c.kvHeadCount, headDim: c.headDim, window: w, type: options.kvCacheType)
             (cache, storage) = (rolling, rolling)
             positionLimit = options.maxContext
         } else {
             let capacity = options.maxContext ?? c.contextLength
             window = AttentionWindow(size: nil)
-            let full = FullKVCache(layers: c.layerCount, kvHeads: c.kvHeadCount, headDim: c.headDim, capacity: capacity, type: options.kvCacheType)
+            let full = try FullKVCache(layers: c.layerCount, kvHeads: c.kvHeadCount, headDim: c.headDim, capacity: capacity, type: options.kvCacheType)
             (cache, storage) = (full, full)
             positionLimit = capacity
         }
         let chunk = options.chunkSize ?? window.size ?? 512
         guard chunk >= 1 else { throw .invalidArgument("the chunk size must be at least 1, got \(chunk)") }
         chunkSize = min(chunk, cache.maximumLength ?? chunk)
-        pool = ThreadPool(threads: options.threads)
+        // The chunk's activation buffers (ForwardBuffers, Activations), about two of each row.
+        let rowFloats = 2 * c.embeddingDim + 2 * c.queryDim + 2 * c.kvDim + c.headDim
+        try MemoryBudget.require(chunkSize, rowFloats, 2 * MemoryLayout<Float>.size, for: "the activations of a \(chunkSize)-token chunk")
+        pool = try ThreadPool(threads: options.threads)
         kernels = options.kernels
         buffers = ForwardBuffers(config: c, chunk: chunkSize)
         activations = Activations(capacity: max(chunkSize * max(c.embeddingDim, c.queryDim),
@@ -179,9 +182,14 @@ public final class InferenceContext {
             let count = min(chunkSize, tokens.count - offset)
             let isLast = offset + count == tokens.count
             let rows: Range<Int> = allLogits ? 0..<count : (isLast ? (count - 1)..<count : count..<count)
+            let chunkStart = length
+            var nonFinite: Int?
             forward(tokens[offset..<(offset + count)], logitRows: rows) { logits, row in
+                // NaN or infinity here means broken weights or an overflow: an error, never a sample.
+                if nonFinite == nil, !logits.allSatisfy({ $0.isFinite }) { nonFinite = chunkStart + row }
                 receive(logits, offset + row)
             }
+            if let nonFinite { throw .nonFiniteLogits(position: nonFinite) }
             offset += count
         }
     }

@@ -72,16 +72,19 @@ public class KVStorage: @unchecked Sendable {
     /// Bytes of all keys and values.
     var storageBytes: Int { 2 * layerCount * kvHeadCount * headStride }
 
-    init(layers: Int, kvHeads: Int, headDim: Int, slots: Int, type: KVCacheType) {
+    init(layers: Int, kvHeads: Int, headDim: Int, slots: Int, type: KVCacheType) throws(BoraError) {
+        let what = "a KV cache of \(slots) positions × \(layers) layers × \(kvHeads) KV heads × \(headDim) in \(type.rawValue.uppercased())"
+        let stride = try MemoryBudget.bytes(slots, headDim, type.bytesPerElement, for: what)
+        let bytes = try MemoryBudget.bytes(2, layers, kvHeads, stride, for: what)
+        // Untouched pages of a large allocation are never committed, so a long context costs memory
+        // only as it fills; but it will fill, so it must fit.
+        try MemoryBudget.check(bytes, for: what)
         layerCount = layers
         kvHeadCount = kvHeads
         self.headDim = headDim
         elementType = type
         slotCount = slots
-        headStride = slots * headDim * type.bytesPerElement
-        let bytes = 2 * layers * kvHeads * headStride
-        // Untouched pages of a large allocation are never committed, so a long context costs memory
-        // only as it fills.
+        headStride = stride
         memory = .allocate(byteCount: max(bytes, 1), alignment: 64)
     }
 
@@ -109,8 +112,8 @@ public class KVStorage: @unchecked Sendable {
 
 /// One slot per position, up to the context length: for models without a sliding window.
 public final class FullKVCache: KVStorage, KVCache, @unchecked Sendable {
-    public init(layers: Int, kvHeads: Int, headDim: Int, capacity: Int, type: KVCacheType) {
-        super.init(layers: layers, kvHeads: kvHeads, headDim: headDim, slots: capacity, type: type)
+    public init(layers: Int, kvHeads: Int, headDim: Int, capacity: Int, type: KVCacheType) throws(BoraError) {
+        try super.init(layers: layers, kvHeads: kvHeads, headDim: headDim, slots: capacity, type: type)
     }
 
     public func heldPositions(length: Int) -> Range<Int> { 0..<length }
@@ -121,8 +124,8 @@ public final class FullKVCache: KVStorage, KVCache, @unchecked Sendable {
 /// Mistral's rolling buffer: W slots, position i in slot i mod W. It holds exactly the keys a
 /// sliding-window query can see, so its memory stays W entries however long the sequence grows.
 public final class RollingKVCache: KVStorage, KVCache, @unchecked Sendable {
-    public init(layers: Int, kvHeads: Int, headDim: Int, window: Int, type: KVCacheType) {
-        super.init(layers: layers, kvHeads: kvHeads, headDim: headDim, slots: window, type: type)
+    public init(layers: Int, kvHeads: Int, headDim: Int, window: Int, type: KVCacheType) throws(BoraError) {
+        try super.init(layers: layers, kvHeads: kvHeads, headDim: headDim, slots: window, type: type)
     }
 
     public func heldPositions(length: Int) -> Range<Int> { max(0, length - slotCount)..<length }

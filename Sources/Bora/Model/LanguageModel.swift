@@ -27,7 +27,11 @@ public final class LanguageModel: Sendable {
 
     /// Opens, validates and maps a model (GGUF file, Hugging Face folder or Mistral folder).
     public convenience init(path: String, options: ModelLoadOptions = .init(), progress: (@Sendable (Double) -> Void)? = nil) throws(BoraError) {
-        try self.init(files: ModelFiles.open(path: path, options: options), repackWeights: options.repackWeights, progress: progress)
+        let files = try ModelFiles.open(path: path, options: options)
+        if options.checkTensors, let bad = try TensorCheck.nonFinite(in: files.tensors, limit: 1).first {
+            throw .nonFiniteWeight(bad)
+        }
+        try self.init(files: files, repackWeights: options.repackWeights, progress: progress)
     }
 
     /// Opens, validates and maps a model off the caller's executor, reporting progress (0 to 1).

@@ -27,6 +27,21 @@ public struct ModelConfig: Sendable, Equatable {
     public var ropeStyle: RopeStyle
     public var tiedEmbeddings: Bool
 
+    /// Mistral 7B v0.1's hyper-parameters, which its fine-tunes (Instruct v0.1, Zephyr, OpenHermes…)
+    /// share; a few added tokens may widen the vocabulary. Llama 2 7B differs (32 KV heads, FFN
+    /// 11008), and so do Mistral v0.2+ (RoPE base 10⁶, no window).
+    public var hasMistral7Bv01Shape: Bool {
+        embeddingDim == 4096 && layerCount == 32 && headCount == 32 && kvHeadCount == 8 && headDim == 128
+            && feedForwardDim == 14_336 && (32_000...32_064).contains(vocabularySize) && ropeTheta == 10_000
+    }
+
+    /// Mistral 7B v0.1's window for a file that has its shape but states no window: most published
+    /// v0.1 GGUFs lack the key, and without it they would run with full attention, not as trained.
+    /// nil when the file says anything about its window (a 0 included) or has another shape.
+    public func impliedMistralWindow(fileStatesWindow: Bool) -> Int? {
+        !fileStatesWindow && slidingWindow == nil && hasMistral7Bv01Shape ? 4096 : nil
+    }
+
     public var queryDim: Int { headCount * headDim }
     public var kvDim: Int { kvHeadCount * headDim }
 
@@ -53,25 +68,33 @@ public struct ModelConfig: Sendable, Equatable {
         }
         guard headDim % 2 == 0 else { throw .absurdDimension(name: "head dimension (must be even for RoPE)", value: headDim) }
         if let window = slidingWindow, window < 1 { throw .absurdDimension(name: "sliding window", value: window) }
-        guard ropeTheta.isFinite, ropeTheta > 0 else { throw .invalidMetadata(key: "rope theta", reason: "must be positive, found \(ropeTheta)") }
-        guard rmsNormEpsilon.isFinite, rmsNormEpsilon >= 0 else {
-            throw .invalidMetadata(key: "RMS norm epsilon", reason: "must be non-negative, found \(rmsNormEpsilon)")
+        // Real models use bases of 10⁴ to 10⁸ and epsilons of 10⁻¹² to 10⁻⁵.
+        guard ropeTheta.isFinite, ropeTheta >= 1, ropeTheta <= 1e10 else {
+            throw .invalidMetadata(key: "rope theta", reason: "must be between 1 and 1e10, found \(ropeTheta)")
+        }
+        guard rmsNormEpsilon.isFinite, rmsNormEpsilon >= 0, rmsNormEpsilon <= 0.01 else {
+            throw .invalidMetadata(key: "RMS norm epsilon", reason: "must be between 0 and 0.01, found \(rmsNormEpsilon)")
         }
     }
 }
 
 /// Choices made when loading a model.
 public struct ModelLoadOptions: Sendable {
-    /// Replaces the model's sliding window: `.some(n)` sets W = n (Mistral-7B-v0.1 GGUFs usually lack
-    /// the key, so W = 4096 must be restored by hand); `.some(0)` turns the window off; nil keeps
-    /// what the file says.
+    /// Replaces the model's sliding window: `.some(n)` sets W = n; `.some(0)` turns the window off;
+    /// nil keeps what the file says (and gives a Mistral-7B-v0.1-shaped GGUF without the key its
+    /// W = 4096, see `ModelConfig.impliedMistralWindow`).
     public var slidingWindow: Int?
-    /// Repack Q4_0, Q4_1, Q8_0 and Q4_K weights at load into the interleaved layout of the packed
-    /// kernels (AVX-512 VNNI or AVX2), when the CPU runs them. Costs a copy of those weights in memory; off keeps the weights mapped only.
+    /// Repack quantized, F16 and BF16 weights at load into the interleaved layout of the packed
+    /// kernels (AVX-512 or AVX2), when the CPU runs them. Costs a copy of those weights in memory;
+    /// off keeps the weights mapped only.
     public var repackWeights: Bool
+    /// Scan every tensor for NaN and infinity before running (seconds for a 7B file) and refuse
+    /// the model if one is found.
+    public var checkTensors: Bool
 
-    public init(slidingWindow: Int? = nil, repackWeights: Bool = true) {
+    public init(slidingWindow: Int? = nil, repackWeights: Bool = true, checkTensors: Bool = false) {
         self.slidingWindow = slidingWindow
         self.repackWeights = repackWeights
+        self.checkTensors = checkTensors
     }
 }

@@ -81,7 +81,21 @@ public struct ModelWeights: Sendable {
                 feedForwardDown: try product(.feedForwardDown, l, c.embeddingDim, c.feedForwardDim)))
         }
         self.layers = layers
+        // A tensor Bora does not run (a layer past the configured count, a bias, an adapter) means
+        // the configuration and the file disagree, or the model has parts this engine lacks: running
+        // without it would be silently wrong.
+        var used = Set([WeightRole.tokenEmbedding, .outputNorm, .output].map { naming.name($0) })
+        for l in 0..<c.layerCount {
+            for role in WeightRole.allCases where role.isPerLayer { used.insert(naming.name(role, layer: l)) }
+        }
+        for name in source.tensorNames.sorted() where !used.contains(name) && !Self.isDerivedBuffer(name) {
+            throw .unsupportedModel("the file holds tensor '\(BoraError.shortened(name))', which a \(c.layerCount)-layer " +
+                                    "\(c.architecture) model does not use (the configuration and the tensors disagree, or the model has parts Bora does not run)")
+        }
     }
+
+    /// Buffers some checkpoints save that are derived from the configuration, not weights.
+    static func isDerivedBuffer(_ name: String) -> Bool { name.hasSuffix("rotary_emb.inv_freq") }
 
     /// Bytes of weights read per decoded token (every matrix once, plus one embedding row).
     public var bytesPerToken: Int {

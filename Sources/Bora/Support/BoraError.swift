@@ -18,15 +18,24 @@ public enum BoraError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidMetadata(key: String, reason: String)
     case invalidJSON(path: String, reason: String)
     case unsupportedModel(String)
+    case nonFiniteWeight(NonFiniteWeight)
 
     // Running a model
     case contextOverflow(needed: Int, capacity: Int)
     case invalidTokenID(Int, vocabularySize: Int)
     case invalidArgument(String)
+    case insufficientMemory(what: String, needed: Int, available: Int)
+    case nonFiniteLogits(position: Int)
+    case threadStartFailed(index: Int, code: Int32)
 
     // Tokenizers and chat
     case invalidTokenizer(String)
     case invalidConversation(String)
+
+    /// A name read from a file, cut to a length an error message can carry.
+    static func shortened(_ name: String, limit: Int = 120) -> String {
+        name.count <= limit ? name : String(name.prefix(limit)) + "… (\(name.utf8.count) bytes)"
+    }
 
     public var description: String {
         switch self {
@@ -62,12 +71,20 @@ public enum BoraError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(path): invalid JSON (\(reason))"
         case .unsupportedModel(let reason):
             return "unsupported model: \(reason)"
+        case .nonFiniteWeight(let bad):
+            return "the weights are broken: \(bad)"
         case .contextOverflow(let needed, let capacity):
             return "the sequence needs \(needed) positions but the context holds \(capacity)"
         case .invalidTokenID(let id, let vocab):
             return "token id \(id) is outside the vocabulary (0..<\(vocab))"
         case .invalidArgument(let reason):
             return reason
+        case .insufficientMemory(let what, let needed, let available):
+            return "\(what) needs \(MemoryBudget.format(needed)), but only \(MemoryBudget.format(available)) of memory are available"
+        case .nonFiniteLogits(let position):
+            return "the logits at position \(position) are not finite (NaN or infinity): the model's weights or its activations overflowed"
+        case .threadStartFailed(let index, let code):
+            return "could not start worker thread \(index) (error \(code)): ask for fewer threads"
         case .invalidTokenizer(let reason):
             return "tokenizer: \(reason)"
         case .invalidConversation(let reason):

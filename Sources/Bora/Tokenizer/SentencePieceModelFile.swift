@@ -31,7 +31,9 @@ struct SentencePieceModelFile {
                     case (2, 5): score = try piece.fixed32Float()
                     case (3, 0):
                         let raw = try piece.varint()
-                        guard let t = TokenType(rawValue: Int(raw)) else { throw .invalidTokenizer("\(path): unknown piece type \(raw)") }
+                        guard let t = Int(exactly: raw).flatMap(TokenType.init(rawValue:)) else {
+                            throw .invalidTokenizer("\(path): unknown piece type \(raw)")
+                        }
                         type = t
                     default: try piece.skip(wire: w)
                     }
@@ -42,7 +44,10 @@ struct SentencePieceModelFile {
                 while !trainer.atEnd {
                     let (f, w) = try trainer.key()
                     switch (f, w) {
-                    case (3, 0): modelType = Int(try trainer.varint())
+                    case (3, 0):
+                        let raw = try trainer.varint()
+                        guard let type = Int(exactly: raw) else { throw .invalidTokenizer("\(path): unknown model type \(raw)") }
+                        modelType = type
                     case (24, 0): treatWhitespaceAsSuffix = try trainer.varint() != 0
                     case (35, 0): byteFallback = try trainer.varint() != 0
                     case (41, 0): bosID = Int(Int32(truncatingIfNeeded: try trainer.varint()))

@@ -60,10 +60,11 @@ public final class Tokenizer: Sendable {
     public var vocabularySize: Int { vocabulary.count }
     public var isSentencePiece: Bool { if case .sentencePiece = encoder { return true } else { return false } }
 
-    public func piece(_ id: Int) -> String { vocabulary.pieces[id] }
-    public func tokenType(_ id: Int) -> TokenType { vocabulary.types[id] }
+    /// The piece of a token id ("" for an id outside the vocabulary).
+    public func piece(_ id: Int) -> String { vocabulary.pieces.indices.contains(id) ? vocabulary.pieces[id] : "" }
+    public func tokenType(_ id: Int) -> TokenType { vocabulary.types.indices.contains(id) ? vocabulary.types[id] : .unused }
     public func id(of piece: String) -> Int? { vocabulary.id(of: piece) }
-    public func isSpecial(_ id: Int) -> Bool { vocabulary.types[id] == .control }
+    public func isSpecial(_ id: Int) -> Bool { tokenType(id) == .control }
 
     /// Token ids of `text`.
     /// - Parameters:
@@ -112,8 +113,9 @@ public final class Tokenizer: Sendable {
         return text + detokenizer.finish()
     }
 
-    /// Bytes a token stands for in decoded text (nil for control tokens).
+    /// Bytes a token stands for in decoded text (nil for control tokens and ids outside the vocabulary).
     func bytes(of id: Int) -> [UInt8]? {
+        guard vocabulary.types.indices.contains(id) else { return nil }
         switch vocabulary.types[id] {
         case .control: return nil
         case .byte:

@@ -18,15 +18,49 @@ extension Tokenizer {
 
     /// The tokenizer that belongs to an opened model.
     public static func forModel(_ files: ModelFiles) throws(BoraError) -> Tokenizer {
-        if let gguf = files.gguf { return try fromGGUF(gguf) }
-        guard let folder = files.folder else { throw .invalidTokenizer("the model has no tokenizer") }
-        return try fromFolder(folder)
+        let rows = files.config.vocabularySize
+        let tokenizer: Tokenizer
+        if let gguf = files.gguf {
+            tokenizer = try fromGGUF(gguf)
+        } else {
+            guard let folder = files.folder else { throw .invalidTokenizer("the model has no tokenizer") }
+            tokenizer = try fromFolder(folder)
+        }
+        try checkCoverage(tokenizer, modelRows: rows)
+        return tokenizer
+    }
+
+    /// The tokenizer and the model must agree on the ids: text must not encode to an id past the
+    /// embedding, and an embedding row past the tokenizer cannot be detokenized when sampled.
+    /// Tokens past the embedding are accepted only when special (a pad token a fine-tune declared
+    /// but never trained: text never encodes to it). Rows past the tokenizer are accepted only as
+    /// padding (an embedding rounded up to a multiple of 64 rows); generation never samples them.
+    static func checkCoverage(_ tokenizer: Tokenizer, modelRows rows: Int) throws(BoraError) {
+        let count = tokenizer.vocabularySize
+        if count > rows, let id = (rows..<count).first(where: { tokenizer.tokenType($0) != .control }) {
+            throw .invalidTokenizer("the tokenizer has \(count) tokens but the model's embedding only \(rows) rows " +
+                                    "(token \(id), '\(BoraError.shortened(tokenizer.piece(id)))', has no row)")
+        }
+        if count < rows, rows % 64 != 0 {
+            throw .invalidTokenizer("the model's embedding has \(rows) rows but the tokenizer covers only \(count) ids: " +
+                                    "the \(rows - count) extra tokens (a fine-tune's added tokens?) are in neither tokenizer.json's added_tokens nor added_tokens.json")
+        }
     }
 
     // MARK: SentencePiece model files
 
-    static func fromSentencePieceModel(file: MappedFile, addBOS: Bool, addEOS: Bool, chatTemplate: String?) throws(BoraError) -> Tokenizer {
-        let model = try SentencePieceModelFile(bytes: file.bytes, path: file.path)
+    /// - Parameter folder: where to look for tokens a fine-tune added after the model's pieces.
+    static func fromSentencePieceModel(file: MappedFile, addBOS: Bool, addEOS: Bool, chatTemplate: String?,
+                                       addedTokensFolder folder: String? = nil) throws(BoraError) -> Tokenizer {
+        var model = try SentencePieceModelFile(bytes: file.bytes, path: file.path)
+        for token in try folder.map({ folder throws(BoraError) in try addedTokens(in: folder, from: model.pieces.count) }) ?? [] {
+            guard token.id == model.pieces.count else {
+                throw .invalidTokenizer("\(file.path): added token '\(BoraError.shortened(token.content))' has id \(token.id), expected \(model.pieces.count) (added ids must follow the model's pieces)")
+            }
+            model.pieces.append(token.content)
+            model.scores.append(0)
+            model.types.append(token.special ? .control : .userDefined)
+        }
         guard model.modelType == 2 else {
             throw .invalidTokenizer("\(file.path) is a \(model.modelType == 1 ? "unigram" : "type \(model.modelType)") sentencepiece model; Bora reads BPE models")
         }
@@ -139,7 +173,8 @@ extension Tokenizer {
         for name in ["tokenizer.model", "tokenizer.model.v3", "tokenizer.model.v2", "tokenizer.model.v1"] where fm.fileExists(atPath: folder + "/" + name) {
             let addBOS = config?.bool("add_bos_token") ?? true
             let addEOS = config?.bool("add_eos_token") ?? false
-            return try fromSentencePieceModel(file: MappedFile(path: folder + "/" + name), addBOS: addBOS, addEOS: addEOS, chatTemplate: template)
+            return try fromSentencePieceModel(file: MappedFile(path: folder + "/" + name), addBOS: addBOS, addEOS: addEOS,
+                                              chatTemplate: template, addedTokensFolder: folder)
         }
         if fm.fileExists(atPath: folder + "/tokenizer.json") {
             return try fromTokenizerJSON(path: folder + "/tokenizer.json", config: config)
@@ -148,6 +183,47 @@ extension Tokenizer {
             throw .invalidTokenizer("\(folder)/\(tekken): Mistral's tekken tokenizer is not supported")
         }
         throw .invalidTokenizer("\(folder) holds no tokenizer.model or tokenizer.json")
+    }
+
+    /// A token a fine-tune added to a SentencePiece vocabulary.
+    struct AddedToken: Equatable {
+        let id: Int
+        let content: String
+        let special: Bool
+    }
+
+    /// The added tokens of a folder with ids from `first` on, in id order, as transformers' slow
+    /// tokenizer adds them to `tokenizer.model`: from tokenizer.json's `added_tokens`, else
+    /// `added_tokens.json` (content → id; special when tokenizer_config.json says so).
+    static func addedTokens(in folder: String, from first: Int) throws(BoraError) -> [AddedToken] {
+        let fm = FileManager.default
+        var tokens: [Int: AddedToken] = [:]
+        if fm.fileExists(atPath: folder + "/tokenizer.json") {
+            let json = try JSONObject(contentsOf: folder + "/tokenizer.json")
+            for added in json["added_tokens"]?.array ?? [] {
+                guard let id = added["id"]?.int, let content = added["content"]?.string else {
+                    throw .invalidJSON(path: folder + "/tokenizer.json", reason: "added token \(BoraError.shortened(added.serialized)) needs an id and a content string")
+                }
+                if id >= first { tokens[id] = AddedToken(id: id, content: content, special: added["special"]?.bool ?? false) }
+            }
+        } else if fm.fileExists(atPath: folder + "/added_tokens.json") {
+            let path = folder + "/added_tokens.json"
+            guard let members = try JSONObject(contentsOf: path).value.members else {
+                throw .invalidJSON(path: path, reason: "expected an object of token → id")
+            }
+            let config = fm.fileExists(atPath: folder + "/tokenizer_config.json") ? try JSONObject(contentsOf: folder + "/tokenizer_config.json") : nil
+            let decoder = config?["added_tokens_decoder"]
+            for (content, value) in members {
+                guard let id = value.int else { throw .invalidJSON(path: path, reason: "'\(BoraError.shortened(content))' has no integer id") }
+                if id >= first { tokens[id] = AddedToken(id: id, content: content, special: decoder?["\(id)"]?["special"]?.bool ?? true) }
+            }
+        }
+        guard let last = tokens.keys.max() else { return [] }
+        guard last - first + 1 <= 1_000_000 else { throw .invalidTokenizer("\(folder): added token id \(last) is absurd") }
+        return try (first...last).map { id throws(BoraError) in
+            guard let token = tokens[id] else { throw .invalidTokenizer("\(folder): the added tokens skip id \(id)") }
+            return token
+        }
     }
 
     static func chatTemplate(in config: JSONObject) -> String? {
@@ -166,7 +242,7 @@ extension Tokenizer {
         guard let vocab = model["vocab"]?.members else { throw .invalidJSON(path: path, reason: "model.vocab is missing") }
         var byID: [Int: (String, TokenType)] = [:]
         for (piece, value) in vocab {
-            guard let id = value.int, id >= 0, id < 10_000_000 else { throw .invalidJSON(path: path, reason: "bad id for '\(piece)'") }
+            guard let id = value.int, id >= 0, id < 10_000_000 else { throw .invalidJSON(path: path, reason: "bad id for '\(BoraError.shortened(piece))'") }
             byID[id] = (piece, .normal)
         }
         let byteFallback = model.bool("byte_fallback") ?? false
@@ -175,8 +251,13 @@ extension Tokenizer {
             if entry.0 == unknown { byID[id]!.1 = .unknown }
             if byteFallback, SentencePieceEncoder.byteValue(of: entry.0) != nil { byID[id]!.1 = .byte }
         }
+        guard json["added_tokens"].map({ $0.array != nil || $0.isNull }) ?? true else {
+            throw .invalidJSON(path: path, reason: "added_tokens is not a list")
+        }
         for added in json["added_tokens"]?.array ?? [] {
-            guard let id = added["id"]?.int, id >= 0, id < 10_000_000, let content = added["content"]?.string else { continue }
+            guard let id = added["id"]?.int, id >= 0, id < 10_000_000, let content = added["content"]?.string else {
+                throw .invalidJSON(path: path, reason: "added token \(BoraError.shortened(added.serialized)) needs an id in 0..<10000000 and a content string")
+            }
             let special = added["special"]?.bool ?? false
             byID[id] = (content, content == unknown ? .unknown : (special ? .control : .userDefined))
         }
@@ -188,13 +269,16 @@ extension Tokenizer {
         let vocabulary = Vocabulary(pieces: pieces, types: types)
 
         var merges: [(String, String)] = []
+        guard model["merges"].map({ $0.array != nil || $0.isNull }) ?? true else {
+            throw .invalidJSON(path: path, reason: "model.merges is not a list")
+        }
         for entry in model["merges"]?.array ?? [] {
             if let text = entry.string, let pair = splitMerge(text) {
                 merges.append(pair)
             } else if let pair = entry.array?.compactMap(\.string), pair.count == 2 {
                 merges.append((pair[0], pair[1]))
             } else {
-                throw .invalidJSON(path: path, reason: "unreadable merge \(entry.serialized)")
+                throw .invalidJSON(path: path, reason: "unreadable merge \(BoraError.shortened(entry.serialized))")
             }
         }
 

@@ -25,8 +25,7 @@ enum Fixtures {
 
     /// The default model fetched by Tools/fetch-default-model.sh, if present.
     static var defaultModel: String? {
-        let cache = ProcessInfo.processInfo.environment["BORA_CACHE"] ?? (NSHomeDirectory() + "/.cache/bora")
-        let path = cache + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+        let path = CacheDirectory.path + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
         return FileManager.default.fileExists(atPath: path) ? path : nil
     }
 
@@ -52,8 +51,7 @@ extension Fixtures {
 
     /// Mistral's SentencePiece models, fetched by Tools/fetch-mistral-tokenizers.sh.
     static func mistralTokenizer(_ file: String) -> String? {
-        let cache = ProcessInfo.processInfo.environment["BORA_CACHE"] ?? (NSHomeDirectory() + "/.cache/bora")
-        let path = cache + "/tokenizers/mistral-common-1.13.1/" + file
+        let path = CacheDirectory.path + "/tokenizers/mistral-common-1.13.1/" + file
         return FileManager.default.fileExists(atPath: path) ? path : nil
     }
 
