@@ -53,6 +53,22 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
         memcpy(&y, &bits, 64);                                                                               \
         return y;                                                                                            \
     }                                                                                                       \
+    /* The 16 sums of a[0..15] at once, lane e holding a[e]'s, through hsum's halving tree: lanes i */ \
+    /* and i+8, then i and i+4, then i and i+2, then i and i+1. */                                       \
+    TARGET static inline __attribute__((always_inline)) vf16 NAME##_reduce16(const vf16 *a) {           \
+        vf16 t[8], u[4], w[2];                                                                           \
+        for (int e = 0; e < 8; e++)                                                                      \
+            t[e] = __builtin_shufflevector(a[2 * e], a[2 * e + 1], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) \
+                 + __builtin_shufflevector(a[2 * e], a[2 * e + 1], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31); \
+        for (int e = 0; e < 4; e++)                                                                      \
+            u[e] = __builtin_shufflevector(t[2 * e], t[2 * e + 1], 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) \
+                 + __builtin_shufflevector(t[2 * e], t[2 * e + 1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31); \
+        for (int e = 0; e < 2; e++)                                                                      \
+            w[e] = __builtin_shufflevector(u[2 * e], u[2 * e + 1], 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) \
+                 + __builtin_shufflevector(u[2 * e], u[2 * e + 1], 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31); \
+        return __builtin_shufflevector(w[0], w[1], 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) \
+             + __builtin_shufflevector(w[0], w[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31); \
+    }                                                                                                    \
     TARGET static inline __attribute__((always_inline)) float NAME##_dot(const float *a, const float *b, int64_t n) {                             \
         vf16 acc = {};                                                                                       \
         int64_t i = 0;                                                                                       \
@@ -94,26 +110,34 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
                 }                                                                                            \
             }                                                                                                \
             if (jlo > jhi) continue;                                                                         \
-            /* Scores: each key row is read once for the block's rows. */                                    \
-            for (int64_t j = jlo; j <= jhi; j++) {                                                           \
-                if (hd % 16 == 0 && rb == 4) {                                                               \
-                    vf16 a0 = {}, a1 = {}, a2 = {}, a3 = {};                                                 \
-                    for (int64_t c = 0; c < hd; c += 16) {                                                   \
-                        const vf16 kv = NAME##_load(k + j * hd + c);                                         \
-                        a0 += NAME##_load(q + (r0 + 0) * hd + c) * kv;                                       \
-                        a1 += NAME##_load(q + (r0 + 1) * hd + c) * kv;                                       \
-                        a2 += NAME##_load(q + (r0 + 2) * hd + c) * kv;                                       \
-                        a3 += NAME##_load(q + (r0 + 3) * hd + c) * kv;                                       \
-                    }                                                                                        \
-                    s[(r0 + 0) * KT + j] = NAME##_hsum(a0) * scale;                                          \
-                    s[(r0 + 1) * KT + j] = NAME##_hsum(a1) * scale;                                          \
-                    s[(r0 + 2) * KT + j] = NAME##_hsum(a2) * scale;                                          \
-                    s[(r0 + 3) * KT + j] = NAME##_hsum(a3) * scale;                                          \
-                } else {                                                                                     \
-                    for (int64_t i = 0; i < rb; i++)                                                         \
-                        s[(r0 + i) * KT + j] = NAME##_dot(q + (r0 + i) * hd, k + j * hd, hd) * scale;        \
-                }                                                                                            \
-            }                                                                                                \
+            /* Scores, 4 rows × 4 keys at a time: 16 dot products in 16-lane partial sums, reduced    */   \
+            /* together (reduce16) by the same halving tree hsum applies to one, so a score has the  */   \
+            /* same bits whichever way it was grouped. Rows past rb repeat row r0 and are dropped.   */   \
+            int64_t j = jlo;                                                                         \
+            if (hd % 16 == 0)                                                                        \
+                for (; j + 4 <= jhi + 1; j += 4) {                                                   \
+                    vf16 a[16];                                                                      \
+                    for (int e = 0; e < 16; e++) a[e] = (vf16){};                                    \
+                    const float *qr[4];                                                              \
+                    for (int i = 0; i < 4; i++) qr[i] = q + (r0 + (i < rb ? i : 0)) * hd;            \
+                    for (int64_t c = 0; c < hd; c += 16) {                                           \
+                        const vf16 k0 = NAME##_load(k + (j + 0) * hd + c), k1 = NAME##_load(k + (j + 1) * hd + c); \
+                        const vf16 k2 = NAME##_load(k + (j + 2) * hd + c), k3 = NAME##_load(k + (j + 3) * hd + c); \
+                        for (int i = 0; i < 4; i++) {                                                \
+                            const vf16 qv = NAME##_load(qr[i] + c);                                  \
+                            a[4 * i + 0] += qv * k0;                                                 \
+                            a[4 * i + 1] += qv * k1;                                                 \
+                            a[4 * i + 2] += qv * k2;                                                 \
+                            a[4 * i + 3] += qv * k3;                                                 \
+                        }                                                                            \
+                    }                                                                                \
+                    const vf16 sums = NAME##_reduce16(a);                                            \
+                    for (int64_t i = 0; i < rb; i++)                                                 \
+                        for (int e = 0; e < 4; e++) s[(r0 + i) * KT + j + e] = sums[4 * i + e] * scale; \
+                }                                                                                    \
+            for (; j <= jhi; j++)                                                                    \
+                for (int64_t i = 0; i < rb; i++)                                                     \
+                    s[(r0 + i) * KT + j] = NAME##_dot(q + (r0 + i) * hd, k + j * hd, hd) * scale;    \
             /* Online softmax per row, over its own visible keys; the others get weight 0. */               \
             for (int64_t i = 0; i < rb; i++) {                                                               \
                 float *row = s + (r0 + i) * KT;                                                              \
@@ -122,16 +146,29 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
                     for (int64_t j = jlo; j <= jhi; j++) row[j] = 0;                                         \
                     continue;                                                                                \
                 }                                                                                            \
+                /* 16 keys at a time, then the rest one by one: the order depends on lo and hi only. */ \
                 float tmax = row[lo[i]];                                                                     \
-                for (int64_t j = lo[i] + 1; j <= hi[i]; j++) tmax = row[j] > tmax ? row[j] : tmax;           \
+                int64_t j = lo[i];                                                                           \
+                if (j + 16 <= hi[i] + 1) {                                                                   \
+                    vf16 vmax = NAME##_load(row + j);                                                        \
+                    for (j += 16; j + 16 <= hi[i] + 1; j += 16) vmax = __builtin_elementwise_max(vmax, NAME##_load(row + j)); \
+                    for (int e = 0; e < 16; e++) tmax = vmax[e] > tmax ? vmax[e] : tmax;                    \
+                }                                                                                            \
+                for (; j <= hi[i]; j++) tmax = row[j] > tmax ? row[j] : tmax;                                \
                 const float old = m[r0 + i], mnew = old > tmax ? old : tmax;                                 \
                 const float alpha = old == -__builtin_inff() ? 0.0f : NAME##_exp((vf16){} + (old - mnew))[0]; \
-                float sum = 0;                                                                               \
-                for (int64_t j = lo[i]; j <= hi[i]; j += 16) {                                               \
+                vf16 vsum = {};                                                                              \
+                for (j = lo[i]; j + 16 <= hi[i] + 1; j += 16) {                                              \
+                    const vf16 p = NAME##_exp(NAME##_load(row + j) - mnew);                                  \
+                    NAME##_store(row + j, p);                                                                \
+                    vsum += p;                                                                               \
+                }                                                                                            \
+                float sum = NAME##_hsum(vsum);                                                               \
+                if (j <= hi[i]) {                                                                            \
                     float chunk[16];                                                                         \
                     for (int e = 0; e < 16; e++) chunk[e] = j + e <= hi[i] ? row[j + e] - mnew : 0;          \
-                    vf16 p = NAME##_exp(NAME##_load(chunk));                                                 \
-                    for (int e = 0; e < 16 && j + e <= hi[i]; e++) { row[j + e] = p[e]; sum += p[e]; }       \
+                    const vf16 p = NAME##_exp(NAME##_load(chunk));                                           \
+                    for (int e = 0; j + e <= hi[i]; e++) { row[j + e] = p[e]; sum += p[e]; }                 \
                 }                                                                                            \
                 for (int64_t j = jlo; j < lo[i]; j++) row[j] = 0;                                            \
                 for (int64_t j = hi[i] + 1; j <= jhi; j++) row[j] = 0;                                       \
