@@ -21,6 +21,10 @@ let package = Package(
             name: "bora",
             dependencies: ["Bora", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // Fuzz targets for the readers of untrusted bytes (Fuzz/Sources/main.swift, Tools/fuzz.sh);
+        // a plain build replays the corpora, as the tests do.
+        .target(name: "CBoraFuzz", path: "Fuzz/CBoraFuzz"),
+        .executableTarget(name: "bora-fuzz", dependencies: ["Bora", "CBoraFuzz"], path: "Fuzz/Sources"),
         .testTarget(name: "BoraTests", dependencies: ["Bora", "CBoraKernels"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]

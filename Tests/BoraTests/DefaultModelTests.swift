@@ -119,10 +119,24 @@ import Testing
 
 /// Runs the `bora` executable built next to the tests.
 func runBora(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+    try runProduct("bora", arguments, stdin: stdin, environment: environment)
+}
+
+/// Runs an executable of this package, preferring the one built beside the running tests (so a
+/// sanitized build tests its own binaries), else .build/debug or .build/release.
+func runProduct(_ name: String, _ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    let candidates = [".build/debug/bora", ".build/release/bora"].map { root.appendingPathComponent($0).path }
+    var candidates = [".build/debug/" + name, ".build/release/" + name].map { root.appendingPathComponent($0).path }
+    if let tests = Bundle.main.executableURL {
+        // .build/<triple>/debug/BoraPackageTests.xctest (a file on Linux, a bundle on macOS)
+        for up in [1, 4] {
+            var folder = tests
+            for _ in 0..<up { folder.deleteLastPathComponent() }
+            candidates.insert(folder.appendingPathComponent(name).path, at: 0)
+        }
+    }
     guard let binary = candidates.first(where: FileManager.default.isExecutableFile(atPath:)) else {
-        throw BoraError.fileNotFound(path: candidates[0])
+        throw BoraError.fileNotFound(path: candidates.last!)
     }
     let process = Process()
     process.executableURL = URL(fileURLWithPath: binary)

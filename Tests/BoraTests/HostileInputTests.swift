@@ -359,3 +359,14 @@ import Testing
         }
     }
 }
+
+/// The fuzz corpora (seeds from Tools/make_fuzz_corpus.py, and any crasher Tools/fuzz.sh found)
+/// replayed through every fuzz target by the plain bora-fuzz build: none may crash.
+@Suite struct FuzzCorpusTests {
+    @Test func corporaReplayCleanly() throws {
+        let result = try runProduct("bora-fuzz", ["replay"])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        let count = Int(result.stdout.split(separator: " ").dropFirst().first ?? "") ?? 0
+        #expect(count >= 13, "\(result.stdout)")   // the seeds of Tools/make_fuzz_corpus.py
+    }
+}
