@@ -18,7 +18,7 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Continue the prompt as plain text, even for a model with a chat template.")
     var raw = false
 
-    @Option(help: "System prompt (with --chat).")
+    @Option(help: "System prompt (in chat mode).")
     var system: String?
 
     @Option(name: .customLong("chat-template"), help: "Chat format: mistral-v1, mistral-v3, llama2, zephyr or chatml (default: from the model).")
@@ -28,10 +28,11 @@ struct RunCommand: ParsableCommand {
     var json = false
 
     func run() throws {
+        if chat && raw { throw ValidationError("--chat and --raw exclude each other") }
+        if raw && system != nil { throw ValidationError("--system needs chat mode, not --raw") }
         let parameters = try sampling.parameters()
         let model = try modelOptions.load()
         let generator = try Generator(model: model, options: modelOptions.contextOptions)
-        if chat && raw { throw ValidationError("--chat and --raw exclude each other") }
         // As ollama and llama-cli do: an instruct model (one with a chat template) is chatted with.
         let chat = !raw && (self.chat || generator.tokenizer.chatTemplate != nil)
         let ids: [Int]

@@ -35,6 +35,10 @@ import Testing
         #expect(long.status != 0 && long.stderr.contains("needs 7 positions but the context holds 4"), "stderr: \(long.stderr)")
         let missing = try runBora(["run", "/nonexistent.gguf", "-p", "hi"])
         #expect(missing.status != 0 && missing.stderr.contains("no such file or folder: /nonexistent.gguf"))
+        let both = try runBora(["run", "-p", "hi", "--chat", "--raw"])
+        #expect(both.status != 0 && both.stderr.contains("--chat and --raw exclude each other"))
+        let rawSystem = try runBora(["run", "-p", "hi", "--raw", "--system", "Be brief."])
+        #expect(rawSystem.status != 0 && rawSystem.stderr.contains("--system needs chat mode"))
         let template = try runBora(["run", "-p", "hi", "--chat", "--chat-template", "vicuna"])
         #expect(template.status != 0 && template.stderr.contains("unknown chat template 'vicuna'"))
     }
