@@ -8,6 +8,7 @@ Tools/fetch-default-model.sh >/dev/null
 Tools/fetch-mistral-tokenizers.sh >/dev/null
 export BORA_REQUIRE_MODEL=1
 echo "== AddressSanitizer"
-swift test --sanitize=address --build-path .build-asan "$@"
+LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/Tools/lsan-suppressions.txt}" \
+    swift test --sanitize=address --build-path .build-asan "$@"
 echo "== ThreadSanitizer"
 TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1}" swift test --sanitize=thread --build-path .build-tsan "$@"
