@@ -182,6 +182,17 @@ import Testing
         _ = try LanguageModel(path: path)
     }
 
+    /// A broken tokenizer.model does not stop a model from loading and evaluating ids (`bora logits`):
+    /// the tokenizer is read on first use, and only then fails.
+    @Test func brokenTokenizerOnlyFailsWhenUsed() throws {
+        let folder = try Self.editedMistral("broken-tokenizer") { _ in }
+        try Data([0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]).write(to: URL(fileURLWithPath: folder + "/tokenizer.model"))
+        let model = try LanguageModel(path: folder)
+        #expect(try InferenceContext(model: model).evaluate([1, 2, 3]).count == 320)
+        #expect(throws: BoraError.self) { try model.tokenizer() }
+        #expect(throws: BoraError.self) { try model.tokenizer() }   // the failure is kept, not retried
+    }
+
     /// A shard index may only name files of the model's folder.
     @Test func shardIndexOutsideTheFolder() throws {
         let folder = try Self.editedMistral("escaping-index") { _ in }

@@ -1,11 +1,14 @@
 import Foundation
+import Synchronization
 
 /// A loaded model: configuration and memory-mapped weights. Immutable and shareable; the mutable
 /// state of a conversation (KV cache, scratch) lives in an `InferenceContext`.
 public final class LanguageModel: Sendable {
     public let files: ModelFiles
     public let weights: ModelWeights
-    private let tokenizerResult: Result<Tokenizer, BoraError>
+    /// Read on first use: `bora logits`, `bench` and a caller bringing its own tokenizer never pay
+    /// for (or fail on) the model's.
+    private let tokenizerResult = Mutex<Result<Tokenizer, BoraError>?>(nil)
 
     public var config: ModelConfig { files.config }
 
@@ -13,12 +16,20 @@ public final class LanguageModel: Sendable {
     public init(files: ModelFiles, repackWeights: Bool = true, progress: (@Sendable (Double) -> Void)? = nil) throws(BoraError) {
         self.files = files
         self.weights = try ModelWeights(files: files, repack: repackWeights, progress: progress)
-        do { tokenizerResult = .success(try Tokenizer.forModel(files)) } catch { tokenizerResult = .failure(error) }
     }
 
     /// The model's tokenizer; throws why there is none (a GGUF without tokenizer metadata, a
     /// folder without tokenizer files, an unsupported tokenizer type).
-    public func tokenizer() throws(BoraError) -> Tokenizer { try tokenizerResult.get() }
+    public func tokenizer() throws(BoraError) -> Tokenizer {
+        let files = self.files
+        return try tokenizerResult.withLock { cached in
+            if let cached { return cached }
+            let result: Result<Tokenizer, BoraError>
+            do throws(BoraError) { result = .success(try Tokenizer.forModel(files)) } catch { result = .failure(error) }
+            cached = result
+            return result
+        }.get()
+    }
 
     /// The chat format for this model (from its chat template, or a named override).
     public func chatFormat(named override: String? = nil) throws(BoraError) -> ChatFormatChoice {
