@@ -199,13 +199,8 @@ extension Tokenizer {
         let fm = FileManager.default
         var tokens: [Int: AddedToken] = [:]
         if fm.fileExists(atPath: folder + "/tokenizer.json") {
-            let json = try JSONObject(contentsOf: folder + "/tokenizer.json")
-            for added in json["added_tokens"]?.array ?? [] {
-                guard let id = added["id"]?.int, let content = added["content"]?.string else {
-                    throw .invalidJSON(path: folder + "/tokenizer.json", reason: "added token \(BoraError.shortened(added.serialized)) needs an id and a content string")
-                }
-                if id >= first { tokens[id] = AddedToken(id: id, content: content, special: added["special"]?.bool ?? false) }
-            }
+            let path = folder + "/tokenizer.json"
+            for token in try addedTokenList(of: JSONObject(contentsOf: path), path: path) where token.id >= first { tokens[token.id] = token }
         } else if fm.fileExists(atPath: folder + "/added_tokens.json") {
             let path = folder + "/added_tokens.json"
             guard let members = try JSONObject(contentsOf: path).value.members else {
@@ -223,6 +218,19 @@ extension Tokenizer {
         return try (first...last).map { id throws(BoraError) in
             guard let token = tokens[id] else { throw .invalidTokenizer("\(folder): the added tokens skip id \(id)") }
             return token
+        }
+    }
+
+    /// tokenizer.json's `added_tokens`: a list of {id, content, special}.
+    static func addedTokenList(of json: JSONObject, path: String) throws(BoraError) -> [AddedToken] {
+        guard json["added_tokens"].map({ $0.array != nil || $0.isNull }) ?? true else {
+            throw .invalidJSON(path: path, reason: "added_tokens is not a list")
+        }
+        return try (json["added_tokens"]?.array ?? []).map { added throws(BoraError) in
+            guard let id = added["id"]?.int, id >= 0, id < 10_000_000, let content = added["content"]?.string else {
+                throw .invalidJSON(path: path, reason: "added token \(BoraError.shortened(added.serialized)) needs an id in 0..<10000000 and a content string")
+            }
+            return AddedToken(id: id, content: content, special: added["special"]?.bool ?? false)
         }
     }
 
@@ -251,15 +259,8 @@ extension Tokenizer {
             if entry.0 == unknown { byID[id]!.1 = .unknown }
             if byteFallback, SentencePieceEncoder.byteValue(of: entry.0) != nil { byID[id]!.1 = .byte }
         }
-        guard json["added_tokens"].map({ $0.array != nil || $0.isNull }) ?? true else {
-            throw .invalidJSON(path: path, reason: "added_tokens is not a list")
-        }
-        for added in json["added_tokens"]?.array ?? [] {
-            guard let id = added["id"]?.int, id >= 0, id < 10_000_000, let content = added["content"]?.string else {
-                throw .invalidJSON(path: path, reason: "added token \(BoraError.shortened(added.serialized)) needs an id in 0..<10000000 and a content string")
-            }
-            let special = added["special"]?.bool ?? false
-            byID[id] = (content, content == unknown ? .unknown : (special ? .control : .userDefined))
+        for added in try addedTokenList(of: json, path: path) {
+            byID[added.id] = (added.content, added.content == unknown ? .unknown : (added.special ? .control : .userDefined))
         }
         let count = (byID.keys.max() ?? -1) + 1
         var pieces = [String](repeating: "", count: count)
