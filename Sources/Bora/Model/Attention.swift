@@ -12,9 +12,11 @@ import CBoraKernels
 /// (KV head, query block) items in turn; a one-token chunk whose KV heads do not share out evenly
 /// over the threads (SmolLM2's 3 on 2 threads) is split over spans as well: threads take (KV head,
 /// span) items, then fold them in the same order. A row's result depends only on its query and the
-/// keys it sees: decode, split or not, and every chunking of a prompt give the same bits. One
-/// instance per context: it is also the thread pool's job, and its scratch is allocated once, so a
-/// call allocates nothing.
+/// keys it sees: decode, split or not, and every chunking of a prompt give the same bits. A batched
+/// step holds several sequences (segments), each over its own cache: their (query block, KV head)
+/// items are dealt out together, and a row's bits do not depend on what else is in the step. One
+/// instance per forward pass: it is also the thread pool's job, and its scratch is allocated once,
+/// so a call allocates nothing.
 final class Attention: ParallelJob {
     let headCount: Int
     let kvHeadCount: Int
@@ -28,8 +30,11 @@ final class Attention: ParallelJob {
     /// The most spans a one-token chunk's keys can touch, for the decode split's partial states.
     let maximumSpans: Int
 
-    /// - Parameter maximumKeys: the most keys one query can see (W, or the cache's length).
-    init(headCount: Int, kvHeadCount: Int, headDim: Int, window: AttentionWindow, maximumKeys: Int, threads: Int) {
+    /// - Parameters:
+    ///   - maximumKeys: the most keys one query can see (W, or the cache's length).
+    ///   - maximumSegments: the most sequences one call serves.
+    init(headCount: Int, kvHeadCount: Int, headDim: Int, window: AttentionWindow, maximumKeys: Int,
+         maximumSegments: Int = 1, threads: Int) {
         self.headCount = headCount
         self.kvHeadCount = kvHeadCount
         self.headDim = headDim
@@ -37,17 +42,32 @@ final class Attention: ParallelJob {
         scratch = (0..<threads).map { _ in Scratch(rows: Self.queryTile * (headCount / kvHeadCount), headDim: headDim) }
         maximumSpans = (max(1, maximumKeys) - 1) / Self.keySpan + 2
         partials = .allocate(capacity: kvHeadCount * maximumSpans * Self.partialFloats(rows: headCount / kvHeadCount, headDim: headDim))
+        self.maximumSegments = max(1, maximumSegments)
+        itemStarts = .allocate(capacity: self.maximumSegments + 1)
     }
 
-    deinit { partials.deallocate() }
+    deinit {
+        partials.deallocate()
+        itemStarts.deallocate()
+    }
+
+    /// The rows of one sequence in a step: `count` rows from row `row` of the step's buffers, at
+    /// positions `start..<start + count`, over that sequence's cache (which holds what precedes `start`).
+    struct Segment {
+        let row: Int
+        let count: Int
+        let start: Int
+        let cache: any KVCache
+    }
 
     // The call in progress.
     private var queries: UnsafePointer<Float>?
     private var keys: UnsafePointer<Float>?
     private var values: UnsafePointer<Float>?
-    private var count = 0
-    private var start = 0
-    private var cache: (any KVCache)?
+    private var segments: [Segment] = []
+    /// Where each segment's (query block, KV head) items start in the list of the step's items.
+    private let itemStarts: UnsafeMutablePointer<Int>
+    private let maximumSegments: Int
     private var layer = 0
     private var output: UnsafeMutablePointer<Float>?
     private var phase = Phase.blocks
@@ -105,20 +125,24 @@ final class Attention: ParallelJob {
     }
 
     /// - Parameters:
-    ///   - queries: `count` rows of `headCount × headDim`, already rotated.
-    ///   - keys, values: the chunk's own `count` rows of `kvHeadCount × headDim` (keys rotated).
-    ///   - start: absolute position of the chunk's first token; the cache holds what precedes it.
-    ///   - output: `count` rows of `headCount × headDim`.
+    ///   - queries: the step's rows of `headCount × headDim`, already rotated.
+    ///   - keys, values: the step's own rows of `kvHeadCount × headDim` (keys rotated).
+    ///   - segments: which rows belong to which sequence, in row order.
+    ///   - output: the step's rows of `headCount × headDim`.
     func callAsFunction(
         queries: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
-        count: Int, start: Int, cache: any KVCache, layer: Int,
-        output: UnsafeMutablePointer<Float>, pool: ThreadPool
+        segments: [Segment], layer: Int, output: UnsafeMutablePointer<Float>, pool: ThreadPool
     ) {
         precondition(pool.threadCount <= scratch.count, "attention scratch made for fewer threads")
-        (self.queries, self.keys, self.values, self.count, self.start) = (queries, keys, values, count, start)
-        (self.cache, self.layer, self.output) = (cache, layer, output)
-        let spans = spanRange(keys: keyRange(tokens: 0..<count))
-        if count == 1, spans.count > 1, kvHeadCount % pool.threadCount != 0 {
+        precondition(segments.count <= maximumSegments, "attention made for fewer sequences")
+        (self.queries, self.keys, self.values, self.segments) = (queries, keys, values, segments)
+        (self.layer, self.output) = (layer, output)
+        itemStarts[0] = 0
+        for (i, segment) in segments.enumerated() {
+            itemStarts[i + 1] = itemStarts[i] + (segment.count + Self.queryTile - 1) / Self.queryTile * kvHeadCount
+        }
+        let spans = segments.count == 1 ? spanRange(keys: keyRange(tokens: 0..<segments[0].count, start: segments[0].start)) : 0...0
+        if segments.count == 1, segments[0].count == 1, spans.count > 1, kvHeadCount % pool.threadCount != 0 {
             precondition(spans.count <= maximumSpans, "attention made for fewer keys")
             phase = .spans(first: spans.lowerBound, count: spans.count)
             pool.run(self)
@@ -128,39 +152,58 @@ final class Attention: ParallelJob {
             phase = .blocks
             pool.run(self)
         }
-        self.cache = nil
+        self.segments = []
+    }
+
+    /// A one-sequence call: `count` rows at positions `start..<start + count` (builds the segment
+    /// list, so it allocates; the forward pass keeps its own list).
+    func callAsFunction(
+        queries: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+        count: Int, start: Int, cache: any KVCache, layer: Int,
+        output: UnsafeMutablePointer<Float>, pool: ThreadPool
+    ) {
+        self(queries: queries, keys: keys, values: values, segments: [Segment(row: 0, count: count, start: start, cache: cache)],
+             layer: layer, output: output, pool: pool)
     }
 
     func execute(thread: Int, threads: Int) {
-        guard let queries, let keys, let values, let cache, let output else { return }
+        guard let queries, let keys, let values, let output else { return }
         let x = scratch[thread]
+        let queryWidth = headCount * headDim, kvWidth = kvHeadCount * headDim
         switch phase {
         case .blocks:
-            let blocks = (count + Self.queryTile - 1) / Self.queryTile
-            let items = blocks * kvHeadCount
+            let items = itemStarts[segments.count]
+            var s = 0
             // Items in turn, so the long blocks at the end of a causal chunk are shared out too.
             for item in stride(from: thread, to: items, by: threads) {
-                let b = item / kvHeadCount, kvHead = item % kvHeadCount
-                let tokens = (b * Self.queryTile)..<min(count, (b + 1) * Self.queryTile)
-                let rows = prepare(tokens: tokens, kvHead: kvHead, queries: queries, scratch: x)
-                let keyRange = keyRange(tokens: tokens)
+                while item >= itemStarts[s + 1] { s += 1 }
+                let segment = segments[s]
+                let local = item - itemStarts[s]
+                let b = local / kvHeadCount, kvHead = local % kvHeadCount
+                let tokens = (b * Self.queryTile)..<min(segment.count, (b + 1) * Self.queryTile)
+                let rows = prepare(tokens: tokens, start: segment.start, kvHead: kvHead,
+                                   queries: queries + segment.row * queryWidth, scratch: x)
+                let keyRange = keyRange(tokens: tokens, start: segment.start)
                 let spans = spanRange(keys: keyRange)
                 for span in spans {
                     // The first span's state is the total; each later one is folded into it.
                     let state = span == spans.lowerBound ? (x.m, x.l, x.o) : (x.sm, x.sl, x.so)
-                    walk(span: span, keys: keyRange, rows: rows, kvHead: kvHead, state: state,
-                         chunkKeys: keys, chunkValues: values, cache: cache, scratch: x)
+                    walk(span: span, keys: keyRange, start: segment.start, rows: rows, kvHead: kvHead, state: state,
+                         chunkKeys: keys + segment.row * kvWidth, chunkValues: values + segment.row * kvWidth,
+                         cache: segment.cache, scratch: x)
                     if span > spans.lowerBound { bora_attention_merge(Int64(rows), Int64(headDim), x.m, x.l, x.o, x.sm, x.sl, x.so) }
                 }
-                write(tokens: tokens, kvHead: kvHead, state: (x.l, x.o), output: output)
+                write(tokens: tokens, kvHead: kvHead, state: (x.l, x.o), output: output + segment.row * queryWidth)
             }
         case .spans(let first, let spanCount):
-            let keyRange = keyRange(tokens: 0..<1)
+            let segment = segments[0]
+            let keyRange = keyRange(tokens: 0..<1, start: segment.start)
             for item in stride(from: thread, to: kvHeadCount * spanCount, by: threads) {
                 let kvHead = item / spanCount, span = item % spanCount
-                let rows = prepare(tokens: 0..<1, kvHead: kvHead, queries: queries, scratch: x)
-                walk(span: first + span, keys: keyRange, rows: rows, kvHead: kvHead, state: partial(kvHead: kvHead, span: span),
-                     chunkKeys: keys, chunkValues: values, cache: cache, scratch: x)
+                let rows = prepare(tokens: 0..<1, start: segment.start, kvHead: kvHead, queries: queries, scratch: x)
+                walk(span: first + span, keys: keyRange, start: segment.start, rows: rows, kvHead: kvHead,
+                     state: partial(kvHead: kvHead, span: span), chunkKeys: keys, chunkValues: values,
+                     cache: segment.cache, scratch: x)
             }
         case .fold(let spanCount):
             for kvHead in stride(from: thread, to: kvHeadCount, by: threads) {
@@ -176,7 +219,7 @@ final class Attention: ParallelJob {
 
     /// Keys the chunk's tokens see together: from the first token's window start to the last token.
     /// The cache holds every one of them before `start` (the rolling cache keeps the last W).
-    private func keyRange(tokens: Range<Int>) -> ClosedRange<Int> {
+    private func keyRange(tokens: Range<Int>, start: Int) -> ClosedRange<Int> {
         window.visibleKeys(query: start + tokens.lowerBound).lowerBound...(start + tokens.upperBound - 1)
     }
 
@@ -186,7 +229,7 @@ final class Attention: ParallelJob {
 
     /// Copies the tokens' queries of one KV head's query heads into the scratch, with each row's
     /// visible keys; returns the number of rows.
-    private func prepare(tokens: Range<Int>, kvHead: Int, queries: UnsafePointer<Float>, scratch x: Scratch) -> Int {
+    private func prepare(tokens: Range<Int>, start: Int, kvHead: Int, queries: UnsafePointer<Float>, scratch x: Scratch) -> Int {
         let hd = headDim, group = self.group, queryWidth = headCount * hd
         for t in tokens {
             let visible = window.visibleKeys(query: start + t)
@@ -201,7 +244,7 @@ final class Attention: ParallelJob {
     }
 
     /// The softmax state of the prepared rows over the keys of `keys` in one span, from scratch.
-    private func walk(span: Int, keys keyRange: ClosedRange<Int>, rows: Int, kvHead: Int,
+    private func walk(span: Int, keys keyRange: ClosedRange<Int>, start: Int, rows: Int, kvHead: Int,
                       state: (m: UnsafeMutablePointer<Float>, l: UnsafeMutablePointer<Float>, o: UnsafeMutablePointer<Float>),
                       chunkKeys keys: UnsafePointer<Float>, chunkValues values: UnsafePointer<Float>,
                       cache: any KVCache, scratch x: Scratch) {

@@ -42,46 +42,26 @@ public final class InferenceContext {
 
     /// The cache's memory (the same object as `cache`).
     private let storage: KVStorage
-    private let buffers: ForwardBuffers
-    private let activations: Activations
-    private let workspace: Workspace
-    private let rope: RoPE
-    private let attention: Attention
+    private let pass: ForwardPass
+    /// The step list of one chunk (kept, with its capacity, between chunks).
+    private var pieces: [ForwardPass.Piece] = []
 
     public init(model: LanguageModel, options: ContextOptions = .init()) throws(BoraError) {
         let c = model.config
         self.model = model
-        if let requested = options.maxContext, requested < 1 {
-            throw .invalidArgument("the context must hold at least one position, got \(requested)")
-        }
-        // A window at least as long as the context never hides a key: plain causal attention then.
-        if let w = c.slidingWindow, w < (options.maxContext ?? c.contextLength) {
-            window = AttentionWindow(size: w)
-            let rolling = try RollingKVCache(layers: c.layerCount, kvHeads: c.kvHeadCount, headDim: c.headDim, window: w, type: options.kvCacheType)
-            (cache, storage) = (rolling, rolling)
-            positionLimit = options.maxContext
-        } else {
-            let capacity = options.maxContext ?? c.contextLength
-            window = AttentionWindow(size: nil)
-            let full = try FullKVCache(layers: c.layerCount, kvHeads: c.kvHeadCount, headDim: c.headDim, capacity: capacity, type: options.kvCacheType)
-            (cache, storage) = (full, full)
-            positionLimit = capacity
-        }
+        let plan = try CachePlan(config: c, maxContext: options.maxContext, type: options.kvCacheType)
+        window = plan.window
+        let made = try plan.makeCache()
+        (cache, storage) = (made, made)
+        positionLimit = plan.positionLimit
         let chunk = options.chunkSize ?? window.size ?? 512
         guard chunk >= 1 else { throw .invalidArgument("the chunk size must be at least 1, got \(chunk)") }
         chunkSize = min(chunk, cache.maximumLength ?? chunk)
-        // The chunk's activation buffers (ForwardBuffers, Activations), about two of each row.
-        let rowFloats = 2 * c.embeddingDim + 2 * c.queryDim + 2 * c.kvDim + c.headDim
-        try MemoryBudget.require(chunkSize, rowFloats, 2 * MemoryLayout<Float>.size, for: "the activations of a \(chunkSize)-token chunk")
-        pool = try ThreadPool(threads: options.threads)
+        pass = try ForwardPass(model: model, capacity: chunkSize, maximumPieces: 1, window: window,
+                               maximumKeys: plan.maximumKeys, threads: options.threads, kernels: options.kernels)
+        pool = pass.pool
         kernels = options.kernels
-        buffers = ForwardBuffers(config: c, chunk: chunkSize)
-        activations = Activations(capacity: max(chunkSize * max(c.embeddingDim, c.queryDim),
-                                                buffers.feedForwardRows * c.feedForwardDim))
-        workspace = Workspace(threadCount: pool.threadCount, floatsPerThread: max(c.embeddingDim, c.feedForwardDim, c.queryDim))
-        rope = RoPE(headDim: c.headDim, theta: c.ropeTheta, style: c.ropeStyle)
-        attention = Attention(headCount: c.headCount, kvHeadCount: c.kvHeadCount, headDim: c.headDim, window: window,
-                              maximumKeys: window.size ?? cache.maximumLength ?? cache.slotCount, threads: pool.threadCount)
+        pieces.reserveCapacity(1)
     }
 
     /// Forgets the sequence.
@@ -90,8 +70,7 @@ public final class InferenceContext {
     /// Whether the sequence can be cut back to its first `newLength` positions: always with a full
     /// cache; with a rolling cache only while no position has been overwritten.
     public func canTruncate(to newLength: Int) -> Bool {
-        guard newLength >= 0, newLength <= length else { return false }
-        return newLength == length || cache.maximumLength != nil || length <= cache.slotCount
+        cache.canCut(length: length, to: newLength)
     }
 
     /// Forgets every position from `newLength` on, keeping the cache of the ones before.
@@ -106,35 +85,7 @@ public final class InferenceContext {
     /// and moves the rest down, rotating their keys to their new positions (RoPE rotations compose,
     /// so one rotation by −discard does it).
     public func shift(keep: Int, discard: Int) throws(BoraError) {
-        guard cache.maximumLength != nil, keep >= 0, discard > 0, keep + discard <= length else {
-            throw .invalidArgument("cannot shift: keep \(keep), discard \(discard) of \(length) positions")
-        }
-        let c = model.config
-        let hd = c.headDim
-        let angles = buffers.ropeTable
-        rope.fillTable(positions: 0..<1, into: angles, offset: -discard)
-        let row = workspace.floats(for: 0)
-        let half = cache.elementType == .f16
-        for layer in 0..<c.layerCount {
-            for head in 0..<c.kvHeadCount {
-                let keys = cache.keys(layer: layer, head: head), values = cache.values(layer: layer, head: head)
-                let bytes = cache.elementType.bytesPerElement
-                for position in (keep + discard)..<length {
-                    let from = cache.slot(of: position) * hd, to = cache.slot(of: position - discard) * hd
-                    if half {
-                        let k = keys.assumingMemoryBound(to: UInt16.self)
-                        for i in 0..<hd { row[i] = floatFromHalf(k[from + i]) }
-                        rope.apply(row, heads: 1, angles: angles)
-                        bora_f32_to_f16(row, k + to, hd)
-                    } else {
-                        let k = keys.assumingMemoryBound(to: Float.self)
-                        (k + to).update(from: k + from, count: hd)
-                        rope.apply(k + to, heads: 1, angles: angles)
-                    }
-                    (values + to * bytes).copyMemory(from: values + from * bytes, byteCount: hd * bytes)
-                }
-            }
-        }
+        try storage.shift(keep: keep, discard: discard, length: length, rope: pass.rope)
         length -= discard
     }
 
@@ -157,8 +108,9 @@ public final class InferenceContext {
     /// Feeds `tokens` and returns the logits after the last one (valid until the next call).
     @discardableResult
     public func evaluate(_ tokens: [Int]) throws(BoraError) -> UnsafeBufferPointer<Float> {
-        try run(tokens) { _, _ in }
-        return UnsafeBufferPointer(start: buffers.logits, count: model.config.vocabularySize)
+        var last = UnsafeBufferPointer<Float>(start: nil, count: 0)
+        try run(tokens) { logits, _ in last = logits }
+        return last
     }
 
     /// Feeds `tokens` and returns the logits after every one of them.
@@ -184,7 +136,7 @@ public final class InferenceContext {
             let rows: Range<Int> = allLogits ? 0..<count : (isLast ? (count - 1)..<count : count..<count)
             let chunkStart = length
             var nonFinite: Int?
-            forward(tokens[offset..<(offset + count)], logitRows: rows) { logits, row in
+            forward(tokens, offset..<(offset + count), logitRows: rows) { logits, row in
                 // NaN or infinity here means broken weights or an overflow: an error, never a sample.
                 if nonFinite == nil, !logits.allSatisfy({ $0.isFinite }) { nonFinite = chunkStart + row }
                 receive(logits, offset + row)
@@ -195,73 +147,10 @@ public final class InferenceContext {
     }
 
     /// One chunk through every layer; the chunk attends over the cache plus itself, then is stored.
-    private func forward(_ tokens: ArraySlice<Int>, logitRows: Range<Int>, receive: (UnsafeBufferPointer<Float>, Int) -> Void) {
-        let c = model.config
-        let w = model.weights
-        let b = buffers
-        let n = tokens.count
-        let start = length
-        let dim = c.embeddingDim
-
-        for (t, token) in tokens.enumerated() {
-            w.tokenEmbedding.dequantizeRow(token, into: b.hidden + t * dim)
-        }
-        rope.fillTable(positions: start..<(start + n), into: b.ropeTable)
-        for (l, layer) in w.layers.enumerated() {
-            RMSNorm.apply(b.hidden, gain: layer.attentionNorm, epsilon: c.rmsNormEpsilon, rows: n, output: b.normed)
-            activations.set(b.normed, rows: n, cols: dim)
-            MatMul.multiply(layer.query, activations, output: b.queries, and: (layer.key, b.keys), and: (layer.value, b.values),
-                            kernels: kernels, pool: pool, workspace: workspace)
-            for t in 0..<n {
-                let angles = b.ropeTable + t * c.headDim
-                rope.apply(b.queries + t * c.queryDim, heads: c.headCount, angles: angles)
-                rope.apply(b.keys + t * c.kvDim, heads: c.kvHeadCount, angles: angles)
-            }
-            if cache.elementType == .f16 {
-                // The chunk attends to its own keys as the cache will hold them, so a position's
-                // logits do not depend on how the prompt was split into chunks.
-                bora_round_to_f16(b.keys, n * c.kvDim)
-                bora_round_to_f16(b.values, n * c.kvDim)
-            }
-            attention(queries: b.queries, keys: b.keys, values: b.values, count: n, start: start,
-                      cache: cache, layer: l, output: b.attention, pool: pool)
-            cache.store(layer: l, keys: b.keys, values: b.values, positions: start..<(start + n))
-            activations.set(b.attention, rows: n, cols: c.queryDim)
-            multiply(layer.attentionOutput, b.normed)
-            Elementwise.add(b.normed, into: b.hidden, count: n * dim)
-
-            RMSNorm.apply(b.hidden, gain: layer.feedForwardNorm, epsilon: c.rmsNormEpsilon, rows: n, output: b.normed)
-            var row = 0
-            while row < n {
-                let rows = min(b.feedForwardRows, n - row)
-                activations.set(b.normed + row * dim, rows: rows, cols: dim)
-                MatMul.multiply(layer.feedForwardGate, activations, output: b.gate, and: (layer.feedForwardUp, b.up),
-                                kernels: kernels, pool: pool, workspace: workspace)
-                Elementwise.siluMultiply(b.gate, b.up, count: rows * c.feedForwardDim)
-                activations.set(b.gate, rows: rows, cols: c.feedForwardDim)
-                multiply(layer.feedForwardDown, b.down)
-                Elementwise.add(b.down, into: b.hidden + row * dim, count: rows * dim)
-                row += rows
-            }
-        }
-        length = start + n
-
-        var row = logitRows.lowerBound
-        while row < logitRows.upperBound {
-            let rows = min(b.logitRows, logitRows.upperBound - row)
-            RMSNorm.apply(b.hidden + row * dim, gain: w.outputNorm, epsilon: c.rmsNormEpsilon, rows: rows, output: b.normed)
-            activations.set(b.normed, rows: rows, cols: dim)
-            multiply(w.output, b.logits)
-            for r in 0..<rows {
-                receive(UnsafeBufferPointer(start: b.logits + r * c.vocabularySize, count: c.vocabularySize), row + r)
-            }
-            row += rows
-        }
-    }
-
-    /// `out = W · (the current activations)`.
-    @inline(__always)
-    private func multiply(_ w: WeightMatrix, _ out: UnsafeMutablePointer<Float>) {
-        MatMul.multiply(w, activations, output: out, kernels: kernels, pool: pool, workspace: workspace)
+    private func forward(_ tokens: [Int], _ range: Range<Int>, logitRows: Range<Int>, receive: (UnsafeBufferPointer<Float>, Int) -> Void) {
+        pieces.append(ForwardPass.Piece(cache: cache, start: length, tokens: range, logitRows: logitRows))
+        pass.run(tokens: tokens, pieces: pieces) { _, row, logits in receive(logits, row) }
+        pieces.removeAll(keepingCapacity: true)
+        length += range.count
     }
 }

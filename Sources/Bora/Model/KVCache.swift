@@ -60,6 +60,56 @@ extension KVCache {
     }
 }
 
+extension KVCache {
+    /// Whether a sequence of `length` positions can be cut back to its first `newLength`: always
+    /// with a full cache; with a rolling cache only while no position has been overwritten.
+    public func canCut(length: Int, to newLength: Int) -> Bool {
+        guard newLength >= 0, newLength <= length else { return false }
+        return newLength == length || maximumLength != nil || length <= slotCount
+    }
+}
+
+/// The cache a sequence gets, decided once from the model and the context asked for: a rolling
+/// buffer of W slots for a sliding-window model whose window is shorter than the context, else a
+/// full cache of the context's length. Shared by `InferenceContext` and the batched engine's slots.
+struct CachePlan {
+    let window: AttentionWindow
+    /// The most positions a sequence may reach (nil: unbounded, a rolling cache without a cap).
+    let positionLimit: Int?
+    /// Slots per layer and KV head.
+    let slots: Int
+    let isRolling: Bool
+    let layers, kvHeads, headDim: Int
+    let type: KVCacheType
+
+    init(config c: ModelConfig, maxContext: Int?, type: KVCacheType) throws(BoraError) {
+        if let maxContext, maxContext < 1 {
+            throw .invalidArgument("the context must hold at least one position, got \(maxContext)")
+        }
+        // A window at least as long as the context never hides a key: plain causal attention then.
+        if let w = c.slidingWindow, w < (maxContext ?? c.contextLength) {
+            window = AttentionWindow(size: w)
+            (slots, isRolling, positionLimit) = (w, true, maxContext)
+        } else {
+            window = AttentionWindow(size: nil)
+            let capacity = maxContext ?? c.contextLength
+            (slots, isRolling, positionLimit) = (capacity, false, capacity)
+        }
+        (layers, kvHeads, headDim, self.type) = (c.layerCount, c.kvHeadCount, c.headDim, type)
+    }
+
+    /// The most keys one query can see.
+    var maximumKeys: Int { window.size ?? slots }
+
+    /// Bytes of one cache.
+    var bytes: Int { 2 * layers * kvHeads * slots * headDim * type.bytesPerElement }
+
+    func makeCache() throws(BoraError) -> KVStorage & KVCache {
+        isRolling ? try RollingKVCache(layers: layers, kvHeads: kvHeads, headDim: headDim, window: slots, type: type)
+                  : try FullKVCache(layers: layers, kvHeads: kvHeads, headDim: headDim, capacity: slots, type: type)
+    }
+}
+
 /// Shared storage of both caches.
 public class KVStorage: @unchecked Sendable {
     public let layerCount: Int
@@ -103,6 +153,42 @@ public class KVStorage: @unchecked Sendable {
 
     public func keys(layer: Int, head: Int) -> UnsafeMutableRawPointer {
         memory + ((2 * layer) * kvHeadCount + head) * headStride
+    }
+
+    /// Context shift for a full cache holding `length` positions: keeps the first `keep`, drops the
+    /// next `discard`, and moves the rest down, rotating their keys to their new positions (RoPE
+    /// rotations compose, so one rotation by −discard does it).
+    func shift(keep: Int, discard: Int, length: Int, rope: RoPE) throws(BoraError) {
+        guard self is FullKVCache, keep >= 0, discard > 0, keep + discard <= length else {
+            throw .invalidArgument("cannot shift: keep \(keep), discard \(discard) of \(length) positions")
+        }
+        let hd = headDim
+        var angles = [Float](repeating: 0, count: hd), row = [Float](repeating: 0, count: hd)
+        angles.withUnsafeMutableBufferPointer { rope.fillTable(positions: 0..<1, into: $0.baseAddress!, offset: -discard) }
+        let bytes = elementType.bytesPerElement
+        row.withUnsafeMutableBufferPointer { rowBuffer in
+            let row = rowBuffer.baseAddress!
+            for layer in 0..<layerCount {
+                for head in 0..<kvHeadCount {
+                    let keys = self.keys(layer: layer, head: head), values = self.values(layer: layer, head: head)
+                    // A full cache keeps position p in slot p.
+                    for position in (keep + discard)..<length {
+                        let from = position * hd, to = (position - discard) * hd
+                        if elementType == .f16 {
+                            let k = keys.assumingMemoryBound(to: UInt16.self)
+                            for i in 0..<hd { row[i] = floatFromHalf(k[from + i]) }
+                            rope.apply(row, heads: 1, angles: angles)
+                            bora_f32_to_f16(row, k + to, hd)
+                        } else {
+                            let k = keys.assumingMemoryBound(to: Float.self)
+                            (k + to).update(from: k + from, count: hd)
+                            rope.apply(k + to, heads: 1, angles: angles)
+                        }
+                        (values + to * bytes).copyMemory(from: values + from * bytes, byteCount: hd * bytes)
+                    }
+                }
+            }
+        }
     }
 
     public func values(layer: Int, head: Int) -> UnsafeMutableRawPointer {
