@@ -1,7 +1,8 @@
 import Foundation
 
-/// The generation loop over one inference context: prompt (reusing the cached prefix), then
-/// sample, stream and stop. Synchronous and single-threaded from the caller's side; `Session`
+/// Generation over one inference context: the prompt (reusing the cached prefix), then the
+/// sequence's state machine (`SequenceGeneration`, the same one the batched engine runs) is fed
+/// its logits token by token. Synchronous and single-threaded from the caller's side; `Session`
 /// wraps it in an actor and an `AsyncThrowingStream`.
 public final class Generator {
     public let model: LanguageModel
@@ -9,7 +10,6 @@ public final class Generator {
     public let tokenizer: Tokenizer
     /// Tokens whose keys and values are in the context, in order.
     public private(set) var cachedTokens: [Int] = []
-    private var candidates: TokenCandidates
 
     /// - Parameter tokenizer: overrides the model's own (for models stored without one).
     public init(model: LanguageModel, options: ContextOptions = .init(), tokenizer: Tokenizer? = nil) throws(BoraError) {
@@ -20,10 +20,7 @@ public final class Generator {
             self.tokenizer = try model.tokenizer()
         }
         self.context = try InferenceContext(model: model, options: options)
-        candidates = TokenCandidates(capacity: model.config.vocabularySize)
     }
-
-    deinit { candidates.deallocate() }
 
     /// Forgets the cached tokens.
     public func reset() {
@@ -40,21 +37,9 @@ public final class Generator {
         prompt: [Int], parameters: GenerationParameters, startOfText: Bool,
         isCancelled: () -> Bool = { false }, emit: (GenerationEvent) -> Void
     ) throws(BoraError) -> GenerationStats {
-        try parameters.validate()
-        guard !prompt.isEmpty else { throw .invalidArgument("the prompt has no tokens") }
         let limit = context.positionLimit
-        if let limit, prompt.count > limit {
-            throw .contextOverflow(needed: prompt.count, capacity: limit)
-        }
-        // Each shift must free a real share of the context, or shifting degenerates into one
-        // re-rotation of the whole cache per token.
-        if case .shift(let keep) = parameters.contextOverflow, let limit, keep > limit / 2 {
-            throw .invalidArgument("the context shift keeps \(keep) tokens but the context holds \(limit): keep at most \(limit / 2)")
-        }
-        var stats = GenerationStats()
-        stats.promptTokens = prompt.count
-        let start = ContinuousClock.now
-
+        let sequence = try SequenceGeneration(prompt: prompt, parameters: parameters, tokenizer: tokenizer,
+                                              startOfText: startOfText, positionLimit: limit)
         // Reuse the longest cached prefix (at least the last prompt token is evaluated for its logits).
         var common = zip(cachedTokens, prompt).prefix { $0 == $1 }.count
         common = min(common, prompt.count - 1)
@@ -67,68 +52,24 @@ public final class Generator {
                 common = 0
             }
         }
-        stats.evaluatedPromptTokens = prompt.count - common
         var logits = try context.evaluate(Array(prompt[common...]))
         cachedTokens = prompt
-        stats.promptSeconds = start.secondsElapsed
+        sequence.promptEvaluated(prompt.count - common)
 
-        let chain = SamplerChain(parameters: parameters)
-        var random = SeededRandom(seed: parameters.seed ?? UInt64.random(in: 0...UInt64.max))
-        var detokenizer = StreamingDetokenizer(tokenizer: tokenizer, startOfText: startOfText)
-        var stops = StopStringMatcher(stops: parameters.stop)
-        var history = prompt
-        var firstToken = ContinuousClock.now
-        stats.stopReason = .maxTokens
-
-        generation: while true {
-            if let maxTokens = parameters.maxTokens, stats.generatedTokens >= maxTokens { stats.stopReason = .maxTokens; break }
-            if isCancelled() { stats.stopReason = .cancelled; break }
-            // Only ids the tokenizer knows: an embedding padded past it has rows no text stands for.
-            let sampled = UnsafeBufferPointer(rebasing: logits[..<min(logits.count, tokenizer.vocabularySize)])
-            let logprobs = parameters.logprobs.map { Self.logprobs(sampled, top: $0) }
-            candidates.load(sampled)
-            let token = chain.sample(&candidates, history: history[...], random: &random)
-            if !parameters.ignoreEndOfSequence && tokenizer.endOfGenerationIDs.contains(token) {
-                stats.stopReason = .endOfSequence
-                break
-            }
-            stats.generatedTokens += 1
-            if stats.generatedTokens == 1 {
-                stats.timeToFirstToken = start.secondsElapsed
-                firstToken = .now
-            }
-            history.append(token)
-            emit(.token(GeneratedToken(
-                id: token, logprob: logprobs.map { $0.all[token] },
-                topLogprobs: logprobs?.top ?? [])))
-            let (text, stopped) = stops.append(detokenizer.append(token))
-            if !text.isEmpty { emit(.text(text)) }
-            if stopped { stats.stopReason = .stopString; break }
-            if let maxTokens = parameters.maxTokens, stats.generatedTokens >= maxTokens { break }
-
-            // Room for the next position?
-            if let limit, context.length >= limit {
-                switch parameters.contextOverflow {
-                case .stop:
-                    stats.stopReason = .maxTokens
-                    break generation
-                case .shift(let keep):
-                    let kept = min(keep, context.length - 1)
-                    let discard = max(1, (context.length - kept) / 2)
-                    try context.shift(keep: kept, discard: discard)
-                    cachedTokens.removeSubrange(kept..<(kept + discard))
-                }
+        while let token = sequence.accept(logits, isCancelled: isCancelled(), emit: emit) {
+            switch sequence.room(length: context.length, limit: limit) {
+            case .available: break
+            case .full:
+                sequence.end(.maxTokens, emit: emit)
+                return sequence.stats
+            case .shift(let keep, let discard):
+                try context.shift(keep: keep, discard: discard)
+                cachedTokens.removeSubrange(keep..<(keep + discard))
             }
             logits = try context.evaluate([token])
             cachedTokens.append(token)
         }
-        if stats.stopReason != .stopString {
-            let rest = stops.append(detokenizer.finish()).emit + stops.finish()
-            if !rest.isEmpty { emit(.text(rest)) }
-        }
-        stats.generationSeconds = stats.generatedTokens > 1 ? firstToken.secondsElapsed : 0
-        emit(.finished(stats))
-        return stats
+        return sequence.stats
     }
 
     /// log-softmax of the raw logits, and the `top` most likely tokens.
