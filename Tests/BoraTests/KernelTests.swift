@@ -148,6 +148,14 @@ import Testing
             var out = [Float](repeating: .nan, count: batch * rows)
             out.withUnsafeMutableBufferPointer { MatMul.multiply(w, activations, output: $0.baseAddress!, kernels: .fast, pool: pool, workspace: workspace) }
             check(out, rows: rows, "MatMul")
+            // Batch invariance: each activation row alone gives the same bits as in the batch.
+            for b in 0..<batch {
+                let one = Activations(capacity: cols)
+                var single = [Float](repeating: .nan, count: rows)
+                x.withUnsafeBufferPointer { one.set($0.baseAddress! + b * cols, rows: 1, cols: cols) }
+                single.withUnsafeMutableBufferPointer { MatMul.multiply(w, one, output: $0.baseAddress!, kernels: .fast, pool: pool, workspace: workspace) }
+                #expect(Array(out[(b * rows)..<((b + 1) * rows)]) == single, "MatMul \(dtype) \(rows)×\(batch): row \(b) differs alone")
+            }
 
             if let packed = w.packed {
                 for isa in [Int32(BORA_ISA_AVX512_VNNI), Int32(BORA_ISA_AVX2)] where isa <= bora_isa() {
@@ -155,6 +163,16 @@ import Testing
                     bora_matmul_packed_isa(isa, dtype.kernelCode, packed.bytes, Int64(cols), 0, Int64(packed.groups),
                                            quantized.q, quantized.d, quantized.s16, quantized.sum32, Int64(batch), &direct, Int64(rows))
                     check(direct, rows: 16 * packed.groups, "isa \(isa)")
+                    for b in 0..<batch {
+                        var single = [Float](repeating: .nan, count: rows)
+                        let blocks = b * cols / 32
+                        bora_matmul_packed_isa(isa, dtype.kernelCode, packed.bytes, Int64(cols), 0, Int64(packed.groups),
+                                               quantized.q + b * cols, quantized.d + blocks, quantized.s16 + 2 * blocks,
+                                               quantized.sum32 + blocks, 1, &single, Int64(rows))
+                        for r in 0..<(16 * packed.groups) {
+                            #expect(direct[b * rows + r] == single[r], "\(dtype) isa \(isa) \(rows)×\(batch): row \(b) differs alone")
+                        }
+                    }
                 }
             }
         }

@@ -41,16 +41,12 @@ public final class Generator {
         let sequence = try SequenceGeneration(prompt: prompt, parameters: parameters, tokenizer: tokenizer,
                                               startOfText: startOfText, positionLimit: limit)
         // Reuse the longest cached prefix (at least the last prompt token is evaluated for its logits).
-        var common = zip(cachedTokens, prompt).prefix { $0 == $1 }.count
-        common = min(common, prompt.count - 1)
-        if common < cachedTokens.count {
-            if context.canTruncate(to: common) {
-                try context.truncate(to: common)
-                cachedTokens.removeLast(cachedTokens.count - common)
-            } else {
-                reset()
-                common = 0
-            }
+        let common = context.cache.reusablePrefix(cached: cachedTokens, prompt: prompt)
+        if common == 0 {
+            reset()
+        } else if common < cachedTokens.count {
+            try context.truncate(to: common)
+            cachedTokens.removeLast(cachedTokens.count - common)
         }
         var logits = try context.evaluate(Array(prompt[common...]))
         cachedTokens = prompt

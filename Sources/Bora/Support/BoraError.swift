@@ -27,6 +27,7 @@ public enum BoraError: Error, Equatable, Sendable, CustomStringConvertible {
     case insufficientMemory(what: String, needed: Int, available: Int)
     case nonFiniteLogits(position: Int)
     case threadStartFailed(index: Int, code: Int32)
+    case engineStopped
 
     // Tokenizers and chat
     case invalidTokenizer(String)
@@ -85,6 +86,8 @@ public enum BoraError: Error, Equatable, Sendable, CustomStringConvertible {
             return "the logits at position \(position) are not finite (NaN or infinity): the model's weights or its activations overflowed"
         case .threadStartFailed(let index, let code):
             return "could not start worker thread \(index) (error \(code)): ask for fewer threads"
+        case .engineStopped:
+            return "the engine was shut down before the request finished"
         case .invalidTokenizer(let reason):
             return "tokenizer: \(reason)"
         case .invalidConversation(let reason):

@@ -1,0 +1,163 @@
+import Foundation
+
+/// Options of a batched engine.
+public struct EngineOptions: Sendable {
+    /// Sequence slots: how many requests generate at once (llama-server's `--parallel`).
+    public var parallel: Int
+    /// Positions per slot. Models without a sliding window: the slot's KV cache (default: the
+    /// model's context length). Sliding-window models keep W positions per slot however long a
+    /// sequence runs; this caps a sequence's length (default: no cap).
+    public var maxContext: Int?
+    /// The most tokens one step evaluates: every generating sequence's next token, then prompt
+    /// chunks of the sequences still reading theirs. A long prompt is spread over steps of this
+    /// size, so it never holds up running streams for more than one step.
+    public var stepTokens: Int
+    /// Worker threads, the engine's own included; defaults to the number of physical cores.
+    public var threads: Int?
+    public var kvCacheType: KVCacheType
+    public var kernels: KernelChoice
+
+    public init(parallel: Int = 4, maxContext: Int? = nil, stepTokens: Int = 512, threads: Int? = nil,
+                kvCacheType: KVCacheType = .f16, kernels: KernelChoice = .fast) {
+        self.parallel = parallel
+        self.maxContext = maxContext
+        self.stepTokens = stepTokens
+        self.threads = threads
+        self.kvCacheType = kvCacheType
+        self.kernels = kernels
+    }
+}
+
+/// Many sequences generating at once over one loaded model (continuous batching).
+///
+/// The engine owns the thread pool, the scratch buffers of the largest step and `parallel` sequence
+/// slots, each with its own KV cache (a rolling buffer of W entries for a sliding-window model, a
+/// full cache otherwise), all allocated up front within the memory available. Requests are queued;
+/// a request takes a free slot — the idle one whose cached tokens share the longest prefix with its
+/// prompt, so a chat's next turn lands on its own earlier slot — and joins the next step. Each step
+/// is one pass over the weights for the next token of every generating sequence plus prompt chunks
+/// of the ones still reading theirs (`EngineOptions.stepTokens`). Each sequence runs the same
+/// state machine as a `Generator` (`SequenceGeneration`), and its logits do not depend on what else
+/// is in the step: the same request gives the same tokens alone or beside any others.
+///
+/// Cancelling the consuming task (or dropping the stream) frees the slot at the next step, between
+/// the chunks of a long prompt too.
+public final class Engine: Sendable {
+    public let model: LanguageModel
+    public let tokenizer: Tokenizer
+    /// Sequence slots.
+    public let parallel: Int
+    /// The most positions one sequence may reach (nil: unbounded, a rolling cache without a cap).
+    public let positionLimit: Int?
+    /// The attention window every slot runs under.
+    public let window: AttentionWindow
+    /// Bytes of all the slots' KV caches.
+    public let cacheBytes: Int
+    private let scheduler: Scheduler
+
+    /// - Parameter tokenizer: overrides the model's own (for models stored without one).
+    public init(model: LanguageModel, options: EngineOptions = .init(), tokenizer: Tokenizer? = nil) throws(BoraError) {
+        guard (1...4096).contains(options.parallel) else {
+            throw .invalidArgument("the engine needs between 1 and 4096 sequence slots, got \(options.parallel)")
+        }
+        guard options.stepTokens >= 1 else { throw .invalidArgument("a step must take at least one token, got \(options.stepTokens)") }
+        let plan = try CachePlan(config: model.config, maxContext: options.maxContext, type: options.kvCacheType)
+        cacheBytes = try MemoryBudget.bytes(options.parallel, plan.bytes, for: "the KV caches of \(options.parallel) slots")
+        try MemoryBudget.check(cacheBytes, for: "the KV caches of \(options.parallel) slots of \(plan.slots) positions (\(MemoryBudget.format(plan.bytes)) each)")
+        self.model = model
+        if let tokenizer {
+            self.tokenizer = tokenizer
+        } else {
+            self.tokenizer = try model.tokenizer()
+        }
+        parallel = options.parallel
+        positionLimit = plan.positionLimit
+        window = plan.window
+        var slots: [Slot] = []
+        for _ in 0..<options.parallel { slots.append(Slot(cache: try plan.makeCache())) }
+        // Room for one decode row per slot beside the prompt chunks.
+        let capacity = max(options.stepTokens, options.parallel)
+        let pass = try ForwardPass(model: model, capacity: capacity, maximumPieces: options.parallel, window: plan.window,
+                                   maximumKeys: plan.maximumKeys, threads: options.threads, kernels: options.kernels)
+        scheduler = Scheduler(pass: pass, slots: slots, stepTokens: capacity, positionLimit: plan.positionLimit)
+        scheduler.start()
+    }
+
+    deinit { scheduler.stop() }
+
+    /// Continues `prompt` (BOS added as the tokenizer says).
+    public func generate(prompt: String, parameters: GenerationParameters = .init()) -> AsyncThrowingStream<GenerationEvent, Error> {
+        submit(parameters: parameters, startOfText: false) { tokenizer in tokenizer.encode(prompt) }
+    }
+
+    /// Continues a prompt given as token ids.
+    public func generate(tokens: [Int], parameters: GenerationParameters = .init(), startOfText: Bool = false) -> AsyncThrowingStream<GenerationEvent, Error> {
+        submit(parameters: parameters, startOfText: startOfText) { _ in tokens }
+    }
+
+    /// Answers the last message of a conversation, in the model's chat format (or `format`).
+    public func chat(_ messages: [ChatMessage], parameters: GenerationParameters = .init(),
+                     format: ChatFormatChoice? = nil) -> AsyncThrowingStream<GenerationEvent, Error> {
+        let model = self.model
+        return submit(parameters: parameters, startOfText: true) { tokenizer in
+            let choice = try format ?? model.chatFormat()
+            return try choice.format.encode(messages, tokenizer: tokenizer, defaultSystemPrompt: choice.defaultSystemPrompt)
+        }
+    }
+
+    /// `body` is called on the engine's thread after every step (nil stops it).
+    package func observeSteps(_ body: (@Sendable (StepReport) -> Void)?) { scheduler.observeSteps(body) }
+
+    /// Requests waiting for a slot, and sequences in slots now.
+    public var load: (waiting: Int, running: Int) { scheduler.load }
+
+    private func submit(parameters: GenerationParameters, startOfText: Bool,
+                        prompt: (Tokenizer) throws -> [Int]) -> AsyncThrowingStream<GenerationEvent, Error> {
+        let (stream, continuation) = AsyncThrowingStream<GenerationEvent, Error>.makeStream()
+        do {
+            let ids = try prompt(tokenizer)
+            let vocabulary = model.config.vocabularySize
+            for t in ids where t < 0 || t >= vocabulary { throw BoraError.invalidTokenID(t, vocabularySize: vocabulary) }
+            let sequence = try SequenceGeneration(prompt: ids, parameters: parameters, tokenizer: tokenizer,
+                                                  startOfText: startOfText, positionLimit: positionLimit)
+            let request = Request(prompt: ids, sequence: sequence, continuation: continuation)
+            continuation.onTermination = { [weak scheduler] _ in
+                request.cancel()
+                scheduler?.wake()
+            }
+            try scheduler.enqueue(request)
+        } catch {
+            continuation.finish(throwing: error)
+        }
+        return stream
+    }
+}
+
+/// One request on its way through the engine. Its generation state is touched by the thread that
+/// made it until it is queued, then only by the engine's thread.
+final class Request: @unchecked Sendable {
+    let prompt: [Int]
+    let sequence: SequenceGeneration
+    let continuation: AsyncThrowingStream<GenerationEvent, Error>.Continuation
+    private let cancelled = CancellationFlag()
+
+    init(prompt: [Int], sequence: SequenceGeneration, continuation: AsyncThrowingStream<GenerationEvent, Error>.Continuation) {
+        self.prompt = prompt
+        self.sequence = sequence
+        self.continuation = continuation
+    }
+
+    func cancel() { cancelled.set() }
+    var isCancelled: Bool { cancelled.isSet }
+}
+
+/// A sequence slot: a KV cache and the tokens whose keys and values it holds (for prefix reuse).
+final class Slot {
+    let cache: KVStorage & KVCache
+    var tokens: [Int] = []
+    /// The step it last served (the least recently used idle slot is given away first).
+    var lastUsed = 0
+    var isBusy = false
+
+    init(cache: KVStorage & KVCache) { self.cache = cache }
+}

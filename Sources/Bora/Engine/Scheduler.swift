@@ -1,0 +1,287 @@
+import Foundation
+
+/// The engine's step loop, on a thread of its own: admits queued requests to slots, builds each
+/// step (decode rows first, then prompt chunks within the token budget), runs it through the
+/// forward pass and hands every sequence its logits.
+final class Scheduler: @unchecked Sendable {
+    private let pass: ForwardPass
+    private let slots: [Slot]
+    private let stepTokens: Int
+    private let positionLimit: Int?
+
+    // Shared with the submitting threads, under `condition`.
+    private let condition = NSCondition()
+    private var queue: [Request] = []
+    private var stopping = false
+    private var counts = (waiting: 0, running: 0)
+    private var thread: Thread?
+    private let exited = DispatchSemaphore(value: 0)
+    private var observer: (@Sendable (StepReport) -> Void)?
+
+    // The engine thread's own.
+    /// Requests taken from the queue, waiting for a slot (first come, first served).
+    private var waiting: [Request] = []
+    private var running: [Running] = []
+    private var stepCount = 0
+    // One step's lists, kept with their capacity.
+    private var tokens: [Int] = []
+    private var pieces: [ForwardPass.Piece] = []
+    private var owners: [Running] = []
+    private var sampled: [Int] = []
+    private var failures: [Int?] = []
+
+    /// A request in a slot.
+    final class Running {
+        let request: Request
+        let slot: Slot
+        /// Tokens still to feed (the prompt's unevaluated part, then each sampled token), from `next`.
+        var input: [Int]
+        var next = 0
+        var promptDone = false
+        let evaluatedPrompt: Int
+
+        init(request: Request, slot: Slot, input: [Int]) {
+            self.request = request
+            self.slot = slot
+            self.input = input
+            evaluatedPrompt = input.count
+        }
+
+        var remaining: Int { input.count - next }
+    }
+
+    init(pass: ForwardPass, slots: [Slot], stepTokens: Int, positionLimit: Int?) {
+        self.pass = pass
+        self.slots = slots
+        self.stepTokens = stepTokens
+        self.positionLimit = positionLimit
+        tokens.reserveCapacity(stepTokens)
+        pieces.reserveCapacity(slots.count)
+        owners.reserveCapacity(slots.count)
+        sampled.reserveCapacity(slots.count)
+        failures.reserveCapacity(slots.count)
+        running.reserveCapacity(slots.count)
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            loop()
+            exited.signal()
+        }
+        thread.name = "bora-engine"
+        thread.stackSize = 8 << 20
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Stops the loop after its current step; every request not finished gets `engineStopped`.
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.signal()
+        condition.unlock()
+        if thread != nil { exited.wait() }
+    }
+
+    func enqueue(_ request: Request) throws(BoraError) {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !stopping else { throw .engineStopped }
+        queue.append(request)
+        counts.waiting += 1
+        condition.signal()
+    }
+
+    /// Wakes the loop (a stream was dropped: its request is dropped at the next step).
+    func wake() {
+        condition.lock()
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Called on the engine's thread after every step.
+    func observeSteps(_ body: (@Sendable (StepReport) -> Void)?) {
+        condition.lock()
+        observer = body
+        condition.unlock()
+    }
+
+    var load: (waiting: Int, running: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        return counts
+    }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while queue.isEmpty && waiting.isEmpty && running.isEmpty && !stopping { condition.wait() }
+            if stopping {
+                let queued = queue
+                queue = []
+                condition.unlock()
+                for request in queued + waiting { request.continuation.finish(throwing: BoraError.engineStopped) }
+                for r in running { r.request.continuation.finish(throwing: BoraError.engineStopped) }
+                waiting = []
+                running = []
+                return
+            }
+            waiting.append(contentsOf: queue)
+            queue.removeAll(keepingCapacity: true)
+            condition.unlock()
+
+            dropCancelled()
+            admit()
+            let report = running.isEmpty ? nil : step()
+            condition.lock()
+            counts = (waiting.count + queue.count, running.count)
+            let observer = self.observer
+            condition.unlock()
+            if let report, let observer { observer(report) }
+        }
+    }
+
+    private func dropCancelled() {
+        waiting.removeAll { request in
+            guard request.isCancelled else { return false }
+            request.sequence.end(.cancelled) { request.continuation.yield($0) }
+            request.continuation.finish()
+            return true
+        }
+        for r in running where r.request.isCancelled {
+            r.request.sequence.end(.cancelled) { r.request.continuation.yield($0) }
+            r.request.continuation.finish()
+            release(r)
+        }
+    }
+
+    /// Gives free slots to waiting requests, first come first served: each takes the idle slot
+    /// whose cached tokens share the longest prefix with its prompt (the least recently used one
+    /// among equals, so other slots keep their prefixes longer).
+    private func admit() {
+        while !waiting.isEmpty {
+            let request = waiting[0]
+            var best: (slot: Slot, reuse: Int)?
+            for slot in slots where !slot.isBusy {
+                let reuse = slot.cache.reusablePrefix(cached: slot.tokens, prompt: request.prompt)
+                if let b = best, reuse < b.reuse || (reuse == b.reuse && slot.lastUsed >= b.slot.lastUsed) { continue }
+                best = (slot, reuse)
+            }
+            guard let (slot, reuse) = best else { return }
+            waiting.removeFirst()
+            if reuse < slot.tokens.count { slot.tokens.removeLast(slot.tokens.count - reuse) }
+            slot.isBusy = true
+            running.append(Running(request: request, slot: slot, input: Array(request.prompt[reuse...])))
+        }
+    }
+
+    private func release(_ r: Running) {
+        r.slot.isBusy = false
+        r.slot.lastUsed = stepCount
+        running.removeAll { $0 === r }
+    }
+
+    /// One step: the next token of every generating sequence, then prompt chunks in admission order.
+    private func step() -> StepReport {
+        stepCount += 1
+        var report = StepReport(index: stepCount)
+        tokens.removeAll(keepingCapacity: true)
+        pieces.removeAll(keepingCapacity: true)
+        owners.removeAll(keepingCapacity: true)
+        var budget = stepTokens
+        for decoding in 0..<2 {
+            for r in running where r.promptDone == (decoding == 0) && budget > 0 {
+                let count = min(r.remaining, budget)
+                let first = tokens.count
+                tokens.append(contentsOf: r.input[r.next..<(r.next + count)])
+                // Logits only where the sequence's input runs out (its prompt's last token, or a decode token).
+                let logitRows = count == r.remaining ? (count - 1)..<count : count..<count
+                pieces.append(ForwardPass.Piece(cache: r.slot.cache, start: r.slot.tokens.count, tokens: first..<(first + count),
+                                                logitRows: logitRows))
+                owners.append(r)
+                budget -= count
+                if decoding == 0 { report.decodeRows += count } else { report.promptRows += count }
+            }
+        }
+        sampled.removeAll(keepingCapacity: true)
+        failures.removeAll(keepingCapacity: true)
+        for _ in pieces { sampled.append(-1); failures.append(nil) }
+
+        let started = ContinuousClock.now
+        pass.run(tokens: tokens, pieces: pieces) { p, row, logits in
+            let r = owners[p]
+            // NaN or infinity here means broken weights or an overflow: an error, never a sample.
+            if !logits.allSatisfy({ $0.isFinite }) {
+                failures[p] = pieces[p].start + row
+                return
+            }
+            let sequence = r.request.sequence
+            if !r.promptDone { sequence.promptEvaluated(r.evaluatedPrompt) }
+            sampled[p] = sequence.accept(logits, isCancelled: r.request.isCancelled) { r.request.continuation.yield($0) } ?? -1
+        }
+
+        for (p, r) in owners.enumerated() {
+            let piece = pieces[p]
+            r.slot.tokens.append(contentsOf: tokens[piece.tokens])
+            r.next += piece.tokens.count
+            r.slot.lastUsed = stepCount
+            if let position = failures[p] {
+                r.request.continuation.finish(throwing: BoraError.nonFiniteLogits(position: position))
+                r.slot.tokens.removeAll()
+                release(r)
+                continue
+            }
+            guard !piece.logitRows.isEmpty else { continue }
+            r.promptDone = true
+            let token = sampled[p]
+            let sequence = r.request.sequence
+            guard token >= 0 else {
+                r.request.continuation.finish()
+                release(r)
+                continue
+            }
+            switch sequence.room(length: r.slot.tokens.count, limit: positionLimit) {
+            case .available: break
+            case .full:
+                sequence.end(.maxTokens) { r.request.continuation.yield($0) }
+                r.request.continuation.finish()
+                release(r)
+                continue
+            case .shift(let keep, let discard):
+                do {
+                    try r.slot.cache.shift(keep: keep, discard: discard, length: r.slot.tokens.count, rope: pass.rope)
+                    r.slot.tokens.removeSubrange(keep..<(keep + discard))
+                } catch {
+                    r.request.continuation.finish(throwing: error)
+                    r.slot.tokens.removeAll()
+                    release(r)
+                    continue
+                }
+            }
+            r.input.removeAll(keepingCapacity: true)
+            r.input.append(token)
+            r.next = 0
+        }
+        report.seconds = started.secondsElapsed
+        return report
+    }
+}
+
+/// What one step did (for benchmarks and tests).
+package struct StepReport: Sendable {
+    package let index: Int
+    /// Rows of sequences generating (one each) and of prompt chunks.
+    package var decodeRows = 0
+    package var promptRows = 0
+    /// Wall time of the step: the forward pass and every sequence's sampling.
+    package var seconds = 0.0
+}
+
+extension KVCache {
+    /// How many leading tokens of `prompt` a cache holding `cached` can keep (at least the prompt's
+    /// last token is evaluated again, for its logits); 0 when the cache cannot be cut back that far.
+    func reusablePrefix(cached: [Int], prompt: [Int]) -> Int {
+        let common = min(zip(cached, prompt).prefix { $0 == $1 }.count, prompt.count - 1)
+        return canCut(length: cached.count, to: common) ? common : 0
+    }
+}
