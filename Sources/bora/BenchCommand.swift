@@ -2,7 +2,7 @@ import ArgumentParser
 import Bora
 import Foundation
 
-struct BenchCommand: ParsableCommand {
+struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure prompt processing and generation speed, in the style of llama-bench.")
@@ -27,6 +27,9 @@ struct BenchCommand: ParsableCommand {
 
     @Option(help: "Kernels: fast or reference.")
     var kernels: String = "fast"
+
+    @Option(help: "Batched mode (llama-batched-bench): sequence counts, a comma-separated list. Each count runs that many sequences at once in the engine, each reading -p prompt tokens and generating -n; aggregate tokens/s over all of them.")
+    var parallel: String?
 
     @Flag(help: "Skip the memory-bandwidth probe.")
     var noMemoryProbe = false
@@ -57,7 +60,11 @@ struct BenchCommand: ParsableCommand {
         return values.map { $0! }
     }
 
-    func run() throws {
+    func run() async throws {
+        if let parallel {
+            try await runBatched(counts: Self.counts(parallel, option: "--parallel"))
+            return
+        }
         let prompts = try Self.counts(promptTokens, option: "-p").filter { $0 > 0 }
         let gens = try Self.counts(generatedTokens, option: "-n").filter { $0 > 0 }
         let depthList = try Self.counts(depths, option: "-d")

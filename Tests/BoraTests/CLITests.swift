@@ -27,6 +27,52 @@ import Testing
         #expect((json["prompt_tokens"]?.int ?? 0) > 10)
     }
 
+    /// `bora batch`: the OpenAI Batch format in and out; a malformed line, an unknown url, a bad
+    /// field and an over-long prompt each get their error record, the rest are answered (the greedy
+    /// chat answer as `bora run` gives it).
+    @Test func batchAnswersWhatItCanAndReportsTheRest() throws {
+        guard available else { return }
+        let long = String(repeating: "word ", count: 80)
+        let lines = [
+            #"{"custom_id": "chat", "method": "POST", "url": "/v1/chat/completions", "body": {"messages": [{"role": "user", "content": "What is the capital of France?"}], "max_tokens": 12, "temperature": 0}}"#,
+            #"{"custom_id": "text", "method": "POST", "url": "/v1/completions", "body": {"prompt": "The capital of France is", "max_tokens": 6, "temperature": 0, "logprobs": 2}}"#,
+            "this is not json",
+            #"{"custom_id": "embed", "method": "POST", "url": "/v1/embeddings", "body": {"input": "x"}}"#,
+            #"{"custom_id": "hot", "method": "POST", "url": "/v1/chat/completions", "body": {"messages": [{"role": "user", "content": "hi"}], "temperature": "hot"}}"#,
+            #"{"custom_id": "long", "method": "POST", "url": "/v1/completions", "body": {"prompt": "\#(long)", "max_tokens": 4}}"#,
+            #"{"custom_id": "chat", "method": "POST", "url": "/v1/completions", "body": {"prompt": "again"}}"#,
+        ]
+        let input = Fixtures.temporaryFile("batch-in.jsonl"), output = Fixtures.temporaryFile("batch-out.jsonl")
+        try (lines.joined(separator: "\n") + "\n").write(toFile: input, atomically: true, encoding: .utf8)
+        let r = try runBora(["batch", "-i", input, "-o", output, "--parallel", "3", "--max-context", "64"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let records = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n").map { try JSONValue.parse(String($0)) }
+        try #require(records.count == lines.count)
+        #expect(records.map { $0["custom_id"]?.string } == ["chat", "text", nil, "embed", "hot", "long", "chat"])
+        for record in records { #expect(record["id"]?.string?.hasPrefix("batch_req_") == true) }
+
+        let chat = try #require(records[0]["response"]?["body"])
+        #expect(records[0]["response"]?["status_code"]?.int == 200 && records[0]["error"] == .null)
+        #expect(chat["object"]?.string == "chat.completion" && chat["choices"]?.array?.first?["message"]?["role"]?.string == "assistant")
+        let alone = try runBora(["run", "-p", "What is the capital of France?", "--chat", "--temp", "0", "-n", "12", "--json"])
+        let aloneText = try JSONValue.parse(alone.stdout.trimmingCharacters(in: .whitespacesAndNewlines))["text"]?.string
+        #expect(chat["choices"]?.array?.first?["message"]?["content"]?.string == aloneText)
+        #expect(chat["usage"]?["completion_tokens"]?.int ?? 0 > 0)
+
+        let text = try #require(records[1]["response"]?["body"])
+        #expect(text["object"]?.string == "text_completion" && text["choices"]?.array?.first?["text"]?.string?.hasPrefix(" Paris") == true)
+        #expect(text["choices"]?.array?.first?["logprobs"]?["top_logprobs"]?.array?.first?.members?.count == 2)
+        #expect(text["usage"]?["completion_tokens"]?.int == 6 && text["choices"]?.array?.first?["finish_reason"]?.string == "length")
+
+        #expect(records[2]["error"]?["code"]?.string == "invalid_json" && records[2]["response"] == .null)
+        #expect(records[3]["error"]?["code"]?.string == "invalid_url")
+        #expect(records[4]["response"]?["status_code"]?.int == 400 && records[4]["response"]?["body"]?["error"]?["param"]?.string == "temperature")
+        let overflow = records[5]["response"]?["body"]?["error"]
+        #expect(records[5]["response"]?["status_code"]?.int == 400 && overflow?["code"]?.string == "exceed_context_size_error")
+        #expect(overflow?["message"]?.string?.contains("context holds 64") == true)
+        #expect(records[6]["error"]?["code"]?.string == "duplicate_custom_id")
+    }
+
     @Test func badInputGivesClearErrors() throws {
         guard available else { return }
         let temp = try runBora(["run", "-p", "hi", "--temp=-1"])
