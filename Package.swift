@@ -25,6 +25,10 @@ let package = Package(
         // a plain build replays the corpora, as the tests do.
         .target(name: "CBoraFuzz", path: "Fuzz/CBoraFuzz"),
         .executableTarget(name: "bora-fuzz", dependencies: ["Bora", "CBoraFuzz"], path: "Fuzz/Sources"),
+        // The allocation check of the hot path, run optimized by Tools/test.sh: a malloc counter
+        // (replacing malloc in its executable; Linux only) around decode and batched steps.
+        .target(name: "CBoraMallocCounter", path: "Tools/AllocCheck/CBoraMallocCounter"),
+        .executableTarget(name: "bora-alloc-check", dependencies: ["Bora", "CBoraMallocCounter"], path: "Tools/AllocCheck/Sources"),
         .testTarget(name: "BoraTests", dependencies: ["Bora", "CBoraKernels"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]

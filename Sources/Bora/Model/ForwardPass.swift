@@ -12,7 +12,7 @@ import CBoraKernels
 ///
 /// Made once per context (one sequence) or per engine (many); buffers are sized for `capacity`
 /// rows and nothing is allocated per step.
-final class ForwardPass {
+package final class ForwardPass {
     let model: LanguageModel
     let pool: ThreadPool
     let kernels: KernelChoice
@@ -23,15 +23,19 @@ final class ForwardPass {
     let maximumPieces: Int
 
     /// One sequence's part of a step.
-    struct Piece {
+    package struct Piece {
         /// The sequence's cache; it holds every position before `start` that the window can see.
-        let cache: any KVCache
+        package let cache: any KVCache
         /// Position of the piece's first token.
-        let start: Int
+        package let start: Int
         /// Where the piece's tokens are in the step's token list.
-        let tokens: Range<Int>
+        package let tokens: Range<Int>
         /// Rows of the piece (0-based within it) whose logits are wanted.
-        let logitRows: Range<Int>
+        package let logitRows: Range<Int>
+
+        package init(cache: any KVCache, start: Int, tokens: Range<Int>, logitRows: Range<Int>) {
+            (self.cache, self.start, self.tokens, self.logitRows) = (cache, start, tokens, logitRows)
+        }
     }
 
     private let buffers: ForwardBuffers
@@ -46,7 +50,7 @@ final class ForwardPass {
     private let logitOffsets: UnsafeMutablePointer<Int>
 
     /// - Parameter maximumKeys: the most keys one query can see (W, or the longest cache).
-    init(model: LanguageModel, capacity: Int, maximumPieces: Int, window: AttentionWindow, maximumKeys: Int,
+    package init(model: LanguageModel, capacity: Int, maximumPieces: Int, window: AttentionWindow, maximumKeys: Int,
          threads: Int?, kernels: KernelChoice) throws(BoraError) {
         let c = model.config
         guard capacity >= 1 else { throw .invalidArgument("a step must hold at least one token, got \(capacity)") }
@@ -79,7 +83,7 @@ final class ForwardPass {
     /// Runs one step. `receive(piece, row, logits)` gets each wanted row's logits (valid during the
     /// call), pieces in order, rows in order within a piece. Token ids must be valid and the pieces
     /// must fit: the callers check both before they build a step.
-    func run(tokens: [Int], pieces: [Piece], receive: (Int, Int, UnsafeBufferPointer<Float>) -> Void) {
+    package func run(tokens: [Int], pieces: [Piece], receive: (Int, Int, UnsafeBufferPointer<Float>) -> Void) {
         let c = model.config
         let w = model.weights
         let b = buffers

@@ -72,8 +72,8 @@ extension KVCache {
 /// The cache a sequence gets, decided once from the model and the context asked for: a rolling
 /// buffer of W slots for a sliding-window model whose window is shorter than the context, else a
 /// full cache of the context's length. Shared by `InferenceContext` and the batched engine's slots.
-struct CachePlan {
-    let window: AttentionWindow
+package struct CachePlan {
+    package let window: AttentionWindow
     /// The most positions a sequence may reach (nil: unbounded, a rolling cache without a cap).
     let positionLimit: Int?
     /// Slots per layer and KV head.
@@ -82,7 +82,7 @@ struct CachePlan {
     let layers, kvHeads, headDim: Int
     let type: KVCacheType
 
-    init(config c: ModelConfig, maxContext: Int?, type: KVCacheType) throws(BoraError) {
+    package init(config c: ModelConfig, maxContext: Int?, type: KVCacheType) throws(BoraError) {
         if let maxContext, maxContext < 1 {
             throw .invalidArgument("the context must hold at least one position, got \(maxContext)")
         }
@@ -99,12 +99,12 @@ struct CachePlan {
     }
 
     /// The most keys one query can see.
-    var maximumKeys: Int { window.size ?? slots }
+    package var maximumKeys: Int { window.size ?? slots }
 
     /// Bytes of one cache.
     var bytes: Int { 2 * layers * kvHeads * slots * headDim * type.bytesPerElement }
 
-    func makeCache() throws(BoraError) -> KVStorage & KVCache {
+    package func makeCache() throws(BoraError) -> KVStorage & KVCache {
         isRolling ? try RollingKVCache(layers: layers, kvHeads: kvHeads, headDim: headDim, window: slots, type: type)
                   : try FullKVCache(layers: layers, kvHeads: kvHeads, headDim: headDim, capacity: slots, type: type)
     }
