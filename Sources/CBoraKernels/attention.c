@@ -93,11 +93,15 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
             l[r] = l[r] * a + l2[r] * b;                                                                     \
             m[r] = mnew;                                                                                     \
         }                                                                                                    \
-    }                                                                                                       \
-    TARGET static void NAME(const float *q, int64_t rows, int64_t hd, const float *k, const float *v,       \
+    }
+
+// The tile kernel, for keys and values in F32 (KT float) or read straight from an F16 cache (KT
+// _Float16: converted exactly as they load, so both give the same bits for the same values).
+#define TILE(NAME, FN, TARGET, KT, KLOAD, KDOT)                                                            \
+    TARGET static void FN(const float *q, int64_t rows, int64_t hd, const KT *k, const KT *v,              \
                             int64_t n, int64_t kpos0, const int64_t *first, const int64_t *last, float scale, \
                             float *m, float *l, float *o, float *s) {                                        \
-        const int64_t KT = BORA_KEY_TILE;                                                                    \
+        const int64_t KT_ = BORA_KEY_TILE;                                                                    \
         for (int64_t r0 = 0; r0 < rows; r0 += 4) {                                                           \
             const int64_t rb = rows - r0 < 4 ? rows - r0 : 4;                                                \
             int64_t lo[4], hi[4], jlo = n, jhi = -1;                                                         \
@@ -121,8 +125,8 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
                     const float *qr[4];                                                              \
                     for (int i = 0; i < 4; i++) qr[i] = q + (r0 + (i < rb ? i : 0)) * hd;            \
                     for (int64_t c = 0; c < hd; c += 16) {                                           \
-                        const vf16 k0 = NAME##_load(k + (j + 0) * hd + c), k1 = NAME##_load(k + (j + 1) * hd + c); \
-                        const vf16 k2 = NAME##_load(k + (j + 2) * hd + c), k3 = NAME##_load(k + (j + 3) * hd + c); \
+                        const vf16 k0 = KLOAD(k + (j + 0) * hd + c), k1 = KLOAD(k + (j + 1) * hd + c); \
+                        const vf16 k2 = KLOAD(k + (j + 2) * hd + c), k3 = KLOAD(k + (j + 3) * hd + c); \
                         for (int i = 0; i < 4; i++) {                                                \
                             const vf16 qv = NAME##_load(qr[i] + c);                                  \
                             a[4 * i + 0] += qv * k0;                                                 \
@@ -133,14 +137,14 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
                     }                                                                                \
                     const vf16 sums = NAME##_reduce16(a);                                            \
                     for (int64_t i = 0; i < rb; i++)                                                 \
-                        for (int e = 0; e < 4; e++) s[(r0 + i) * KT + j + e] = sums[4 * i + e] * scale; \
+                        for (int e = 0; e < 4; e++) s[(r0 + i) * KT_ + j + e] = sums[4 * i + e] * scale; \
                 }                                                                                    \
             for (; j <= jhi; j++)                                                                    \
                 for (int64_t i = 0; i < rb; i++)                                                     \
-                    s[(r0 + i) * KT + j] = NAME##_dot(q + (r0 + i) * hd, k + j * hd, hd) * scale;    \
+                    s[(r0 + i) * KT_ + j] = KDOT(q + (r0 + i) * hd, k + j * hd, hd) * scale;    \
             /* Online softmax per row, over its own visible keys; the others get weight 0. */               \
             for (int64_t i = 0; i < rb; i++) {                                                               \
-                float *row = s + (r0 + i) * KT;                                                              \
+                float *row = s + (r0 + i) * KT_;                                                              \
                 float *out = o + (r0 + i) * hd;                                                              \
                 if (lo[i] > hi[i]) {                                                                         \
                     for (int64_t j = jlo; j <= jhi; j++) row[j] = 0;                                         \
@@ -178,27 +182,48 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
             }                                                                                                \
             /* o += Σ_j p_j v_j, in key order for every output element. */                                   \
             for (int64_t i = 0; i < rb; i++) {                                                               \
-                const float *row = s + (r0 + i) * KT;                                                        \
+                const float *row = s + (r0 + i) * KT_;                                                        \
                 float *out = o + (r0 + i) * hd;                                                              \
                 if (lo[i] > hi[i]) continue;                                                                 \
                 int64_t c = 0;                                                                               \
                 for (; c + 16 <= hd; c += 16) {                                                              \
                     vf16 acc = NAME##_load(out + c);                                                         \
-                    for (int64_t j = lo[i]; j <= hi[i]; j++) acc += row[j] * NAME##_load(v + j * hd + c);     \
+                    for (int64_t j = lo[i]; j <= hi[i]; j++) acc += row[j] * KLOAD(v + j * hd + c);     \
                     NAME##_store(out + c, acc);                                                              \
                 }                                                                                            \
                 for (; c < hd; c++)                                                                          \
-                    for (int64_t j = lo[i]; j <= hi[i]; j++) out[c] += row[j] * v[j * hd + c];               \
+                    for (int64_t j = lo[i]; j <= hi[i]; j++) out[c] += row[j] * (float)v[j * hd + c];               \
             }                                                                                                \
         }                                                                                                    \
     }
 
+// The F16 loads: 16 halves converted exactly to floats, and a row's dot with a query row (head
+// dimensions that are multiples of 16 only, so it is NAME##_dot's sum without its scalar tail).
+#define F16_HELPERS(NAME, TARGET)                                                                           \
+    typedef _Float16 NAME##_vh16 __attribute__((vector_size(32)));                                           \
+    TARGET static inline __attribute__((always_inline)) vf16 NAME##_load_h(const _Float16 *p) {              \
+        NAME##_vh16 h;                                                                                       \
+        memcpy(&h, p, 32);                                                                                   \
+        return __builtin_convertvector(h, vf16);                                                             \
+    }                                                                                                       \
+    TARGET static inline __attribute__((always_inline)) float NAME##_dot_h(const float *a, const _Float16 *b, int64_t n) { \
+        vf16 acc = {};                                                                                       \
+        for (int64_t i = 0; i + 16 <= n; i += 16) acc += NAME##_load(a + i) * NAME##_load_h(b + i);         \
+        return NAME##_hsum(acc);                                                                             \
+    }
+
 #if defined(__x86_64__)
 BODY(tile_avx512, __attribute__((target("avx512f,avx2,fma"))))
+TILE(tile_avx512, tile_avx512, __attribute__((target("avx512f,avx2,fma"))), float, tile_avx512_load, tile_avx512_dot)
+F16_HELPERS(tile_avx512, __attribute__((target("avx512f,avx2,fma,f16c"))))
+TILE(tile_avx512, tile_avx512_f16, __attribute__((target("avx512f,avx2,fma,f16c"))), _Float16, tile_avx512_load_h, tile_avx512_dot_h)
 BODY(tile_avx2, __attribute__((target("avx2,fma"))))
+TILE(tile_avx2, tile_avx2, __attribute__((target("avx2,fma"))), float, tile_avx2_load, tile_avx2_dot)
+F16_HELPERS(tile_avx2, __attribute__((target("avx2,fma,f16c"))))
+TILE(tile_avx2, tile_avx2_f16, __attribute__((target("avx2,fma,f16c"))), _Float16, tile_avx2_load_h, tile_avx2_dot_h)
 #endif
 BODY(tile_portable, )
-
+TILE(tile_portable, tile_portable, , float, tile_portable_load, tile_portable_dot)
 void bora_attention_tile_isa(int isa, const float *q, int64_t rows, int64_t hd, const float *k, const float *v, int64_t n,
                              int64_t kpos0, const int64_t *first, const int64_t *last, float scale,
                              float *m, float *l, float *o, float *s) {
@@ -214,6 +239,26 @@ void bora_attention_tile(const float *q, int64_t rows, int64_t hd, const float *
                          int64_t kpos0, const int64_t *first, const int64_t *last, float scale,
                          float *m, float *l, float *o, float *s) {
     bora_attention_tile_isa(bora_isa(), q, rows, hd, k, v, n, kpos0, first, last, scale, m, l, o, s);
+}
+
+int bora_attention_tile_f16_isa(int isa, const float *q, int64_t rows, int64_t hd, const uint16_t *k, const uint16_t *v, int64_t n,
+                                 int64_t kpos0, const int64_t *first, const int64_t *last, float scale,
+                                 float *m, float *l, float *o, float *s) {
+    if (isa > bora_isa()) isa = bora_isa();
+    if (hd % 16 != 0) return 0;
+#if defined(__x86_64__)
+    const _Float16 *kh = (const _Float16 *)k, *vh = (const _Float16 *)v;
+    if (isa >= BORA_ISA_AVX512_VNNI) { tile_avx512_f16(q, rows, hd, kh, vh, n, kpos0, first, last, scale, m, l, o, s); return 1; }
+    if (isa >= BORA_ISA_AVX2) { tile_avx2_f16(q, rows, hd, kh, vh, n, kpos0, first, last, scale, m, l, o, s); return 1; }
+#endif
+    (void)q; (void)rows; (void)k; (void)v; (void)n; (void)kpos0; (void)first; (void)last; (void)scale; (void)m; (void)l; (void)o; (void)s;
+    return 0;
+}
+
+int bora_attention_tile_f16(const float *q, int64_t rows, int64_t hd, const uint16_t *k, const uint16_t *v, int64_t n,
+                            int64_t kpos0, const int64_t *first, const int64_t *last, float scale,
+                            float *m, float *l, float *o, float *s) {
+    return bora_attention_tile_f16_isa(bora_isa(), q, rows, hd, k, v, n, kpos0, first, last, scale, m, l, o, s);
 }
 
 void bora_attention_merge_isa(int isa, int64_t rows, int64_t hd, float *m, float *l, float *o,

@@ -31,8 +31,11 @@ struct BatchCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-context"), help: "Positions per sequence (default: the model's context length; unbounded for sliding-window models).")
     var maxContext: Int?
 
-    @Option(name: .customLong("step-tokens"), help: "The most tokens one step evaluates (prompt chunks beside the running sequences).")
-    var stepTokens = 512
+    @Option(name: .customLong("total-context"), help: "Positions of all slots together, shared out evenly (instead of --max-context).")
+    var totalContext: Int?
+
+    @Option(name: .customLong("step-tokens"), help: "The most tokens one step evaluates while sequences generate (prompt chunks beside them).")
+    var stepTokens = 128
 
     func run() async throws {
         guard (1...4096).contains(parallel) else { throw ValidationError("--parallel must be from 1 to 4096") }
@@ -46,7 +49,8 @@ struct BatchCommand: AsyncParsableCommand {
         let model = try LanguageModel(path: path, progress: bar.update)
         bar.finish()
         for note in model.files.notes { printError("note: \(note)") }
-        let engine = try Engine(model: model, options: EngineOptions(parallel: parallel, maxContext: maxContext, stepTokens: stepTokens, threads: threads))
+        let engine = try Engine(model: model, options: EngineOptions(parallel: parallel, maxContext: maxContext, totalContext: totalContext,
+                                                                  stepTokens: stepTokens, threads: threads))
         let modelName = (path as NSString).lastPathComponent
 
         let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)

@@ -36,7 +36,7 @@ extension BenchCommand {
             for p in prompts {
                 for g in gens {
                     let engine = try Engine(model: model, options: EngineOptions(
-                        parallel: n, maxContext: p + g + 1, stepTokens: n * p, threads: threads, kernels: kernelChoice),
+                        parallel: n, maxContext: p + g + 1, stepTokens: n * p, promptStepTokens: n * p, threads: threads, kernels: kernelChoice),
                         tokenizer: tokenizer)
                     let steps = Mutex<[StepReport]>([])
                     engine.observeSteps { report in steps.withLock { $0.append(report) } }
@@ -94,4 +94,87 @@ extension BenchCommand {
             print(String(format: "%8d  %8d  %5d  %9.2f ± %-7.2f  %9.2f ± %.2f", r.parallel, r.prompt, r.generated, pp.mean, pp.stddev, tg.mean, tg.stddev))
         }
     }
+}
+
+extension BenchCommand {
+    /// Continuous batching under a long arrival: `n` sequences decode, then a request of
+    /// `joinPrompt` tokens joins and is read in chunks of the step budget beside them. The gaps are
+    /// measured where a client sees them: between the token events of each running stream.
+    func runJoin(counts: [Int], joinPrompt: Int) async throws {
+        let parallels = counts.filter { $0 > 0 }
+        let prompt = try Self.counts(promptTokens, option: "-p").first { $0 > 0 } ?? 32
+        let generated = try Self.counts(generatedTokens, option: "-n").first { $0 > 0 } ?? 64
+        guard (1...1_000_000).contains(joinPrompt) else { throw ValidationError("--join takes a prompt length from 1 to 1000000") }
+        guard stepTokens >= 1 else { throw ValidationError("--step-tokens must be at least 1") }
+        guard !parallels.isEmpty, parallels.allSatisfy({ $0 < 4096 }) else { throw ValidationError("--parallel takes sequence counts from 1 to 4095") }
+        guard let kernelChoice = KernelChoice(rawValue: kernels) else { throw ValidationError("--kernels must be fast or reference") }
+        let path = try DefaultModel.resolve(model)
+        let model = try LanguageModel(path: path)
+        let c = model.config
+        var records: [[String: Any]] = []
+        if !json {
+            print(String(format: "model %@ | step budget %d tokens | %d-token prompt joins running sequences (-p %d -n %d)",
+                         (path as NSString).lastPathComponent, stepTokens, joinPrompt, prompt, generated))
+            print("running  joining prompt read in   worst gap while it is read   median gap before")
+        }
+        for n in parallels {
+            let engine = try Engine(model: model, options: EngineOptions(
+                parallel: n + 1, maxContext: max(prompt, joinPrompt) + generated + 1, stepTokens: stepTokens,
+                threads: threads, kernels: kernelChoice))
+            var parameters = GenerationParameters.greedy
+            parameters.ignoreEndOfSequence = true
+            parameters.maxTokens = generated
+            let times = TokenTimes(streams: n)
+            let (joinStart, joinEnd) = try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<n {
+                    let stream = engine.generate(tokens: (0..<prompt).map { _ in Int.random(in: 3..<c.vocabularySize) }, parameters: parameters)
+                    group.addTask {
+                        for try await event in stream {
+                            if case .token = event { times.record(i) }
+                        }
+                    }
+                }
+                // Join once every running sequence has a few tokens (and so decodes step by step).
+                while times.all.contains(where: { $0.count < 4 }) { try await Task.sleep(for: .milliseconds(2)) }
+                var one = GenerationParameters.greedy
+                one.maxTokens = 1
+                let start = ContinuousClock.now
+                let joining = engine.generate(tokens: (0..<joinPrompt).map { _ in Int.random(in: 3..<c.vocabularySize) }, parameters: one)
+                var end = start
+                for try await event in joining { if case .token = event { end = .now } }
+                try await group.waitForAll()
+                return (start, end)
+            }
+            func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
+            var during: [Double] = [], before: [Double] = []
+            for stream in times.all {
+                for (a, b) in zip(stream, stream.dropFirst()) {
+                    if b <= joinStart { before.append(seconds(b - a)) } else if a < joinEnd { during.append(seconds(b - a)) }
+                }
+            }
+            let worst = during.max() ?? 0
+            let median = before.sorted()[before.count / 2]
+            let read = seconds(joinEnd - joinStart)
+            records.append(["parallel": n, "join_prompt": joinPrompt, "step_tokens": stepTokens, "join_seconds": read,
+                            "worst_gap_seconds": worst, "median_gap_seconds": median])
+            if !json {
+                print(String(format: "%7d  %20.2f s   %22.1f ms   %15.1f ms", n, read, worst * 1000, median * 1000))
+            }
+        }
+        if json {
+            let object: [String: Any] = ["model": (path as NSString).lastPathComponent, "join": records]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+        }
+    }
+}
+
+/// When each stream's tokens arrived.
+final class TokenTimes: Sendable {
+    private let times: Mutex<[[ContinuousClock.Instant]]>
+
+    init(streams: Int) { times = Mutex(Array(repeating: [], count: streams)) }
+
+    func record(_ stream: Int) { times.withLock { $0[stream].append(.now) } }
+
+    var all: [[ContinuousClock.Instant]] { times.withLock { $0 } }
 }

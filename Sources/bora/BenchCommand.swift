@@ -31,6 +31,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Batched mode (llama-batched-bench): sequence counts, a comma-separated list. Each count runs that many sequences at once in the engine, each reading -p prompt tokens and generating -n; aggregate tokens/s over all of them.")
     var parallel: String?
 
+    @Option(help: "With --parallel: once the sequences decode, one more request of this many prompt tokens joins; reports the worst gap between the running sequences' tokens while it is read.")
+    var join: Int?
+
+    @Option(name: .customLong("step-tokens"), help: "With --join: the engine's token budget per step (prompt chunks beside the running sequences).")
+    var stepTokens = 128
+
     @Flag(help: "Skip the memory-bandwidth probe.")
     var noMemoryProbe = false
 
@@ -62,9 +68,11 @@ struct BenchCommand: AsyncParsableCommand {
 
     func run() async throws {
         if let parallel {
-            try await runBatched(counts: Self.counts(parallel, option: "--parallel"))
+            let counts = try Self.counts(parallel, option: "--parallel")
+            if let join { try await runJoin(counts: counts, joinPrompt: join) } else { try await runBatched(counts: counts) }
             return
         }
+        if join != nil { throw ValidationError("--join needs --parallel") }
         let prompts = try Self.counts(promptTokens, option: "-p").filter { $0 > 0 }
         let gens = try Self.counts(generatedTokens, option: "-n").filter { $0 > 0 }
         let depthList = try Self.counts(depths, option: "-d")

@@ -126,4 +126,60 @@ import Testing
             #expect(abs(total.o[i] / total.l[0] - whole.o[i] / whole.l[0]) <= 1e-6)
         }
     }
+
+    /// An F16 cache read in place (whole tiles in consecutive slots) gives the bits of an F32 cache
+    /// holding the same values, full or rolling (tiles across the rolling buffer's wrap are copied),
+    /// in decode and in a chunk, with AVX-512 and with AVX2.
+    @Test(arguments: [nil, 1500] as [Int?])
+    func f16CacheInPlaceMatchesF32(windowSize: Int?) throws {
+        let length = 2600, hd = Self.headDim, kvWidth = Self.kvHeads * hd, queryWidth = Self.heads * hd
+        var rng = KernelTests.RNG(state: 99)
+        func half(_ x: Float) -> Float { floatFromHalf(halfFromFloat(x)) }
+        let keys = (0..<(length * kvWidth)).map { _ in half(rng.float() * 2) }
+        let values = (0..<(length * kvWidth)).map { _ in half(rng.float()) }
+        let queries = (0..<(length * queryWidth)).map { _ in rng.float() * 4 }
+        let window = AttentionWindow(size: windowSize)
+        func caches(_ type: KVCacheType) throws -> any KVCache {
+            if let w = windowSize { return try RollingKVCache(layers: 1, kvHeads: Self.kvHeads, headDim: hd, window: w, type: type) }
+            return try FullKVCache(layers: 1, kvHeads: Self.kvHeads, headDim: hd, capacity: length, type: type)
+        }
+        let pool = try ThreadPool(threads: 2)
+        for chunk in [(length - 1)..<length, (length - 5)..<length] {
+            var outputs: [[Float]] = []
+            for type in [KVCacheType.f32, .f16] {
+                let cache = try caches(type)
+                keys.withUnsafeBufferPointer { k in
+                    values.withUnsafeBufferPointer { v in
+                        cache.store(layer: 0, keys: k.baseAddress!, values: v.baseAddress!, positions: 0..<chunk.lowerBound)
+                    }
+                }
+                let attention = Attention(headCount: Self.heads, kvHeadCount: Self.kvHeads, headDim: hd, window: window,
+                                          maximumKeys: windowSize ?? length, threads: 2)
+                var out = [Float](repeating: .nan, count: chunk.count * queryWidth)
+                let q = Array(queries[(chunk.lowerBound * queryWidth)..<(chunk.upperBound * queryWidth)])
+                let k = Array(keys[(chunk.lowerBound * kvWidth)..<(chunk.upperBound * kvWidth)])
+                let v = Array(values[(chunk.lowerBound * kvWidth)..<(chunk.upperBound * kvWidth)])
+                out.withUnsafeMutableBufferPointer { o in
+                    attention(queries: q, keys: k, values: v, count: chunk.count, start: chunk.lowerBound, cache: cache, layer: 0,
+                              output: o.baseAddress!, pool: pool)
+                }
+                outputs.append(out)
+            }
+            #expect(outputs[0] == outputs[1], "window \(String(describing: windowSize)), \(chunk.count) tokens: F16 in place differs from F32")
+        }
+        // The kernels directly: each instruction set's F16 tile equals its F32 tile on converted keys.
+        let n = 64, rows = 6
+        let kh = (0..<(n * hd)).map { _ in halfFromFloat(rng.float() * 2) }, vh = (0..<(n * hd)).map { _ in halfFromFloat(rng.float()) }
+        let kf = kh.map(floatFromHalf), vf = vh.map(floatFromHalf)
+        let q = (0..<(rows * hd)).map { _ in rng.float() * 4 }
+        let first: [Int64] = [0, 3, 10, 0, 63, 20], last: [Int64] = [63, 40, 63, 5, 63, 63]
+        for isa in [Int32(BORA_ISA_AVX512_VNNI), Int32(BORA_ISA_AVX2)] where isa <= bora_isa() {
+            var m1 = [Float](repeating: -.infinity, count: rows), l1 = [Float](repeating: 0, count: rows)
+            var o1 = [Float](repeating: 0, count: rows * hd), s1 = [Float](repeating: 0, count: rows * n)
+            var (m2, l2, o2, s2) = (m1, l1, o1, s1)
+            bora_attention_tile_isa(isa, q, Int64(rows), Int64(hd), kf, vf, Int64(n), 0, first, last, 0.125, &m1, &l1, &o1, &s1)
+            #expect(bora_attention_tile_f16_isa(isa, q, Int64(rows), Int64(hd), kh, vh, Int64(n), 0, first, last, 0.125, &m2, &l2, &o2, &s2) == 1)
+            #expect(o1 == o2 && l1 == l2 && m1 == m2, "isa \(isa)")
+        }
+    }
 }

@@ -67,7 +67,8 @@ import Testing
     static func checkBatchedEqualsAlone(model: LanguageModel, tokenizer: Tokenizer, maxContext: Int?,
                                         parallel: Int, stepTokens: Int, count: Int) async throws {
         let requests = Self.requests(count: count, vocabulary: min(model.config.vocabularySize, tokenizer.vocabularySize), seed: 7)
-        let engine = try Engine(model: model, options: EngineOptions(parallel: parallel, maxContext: maxContext, stepTokens: stepTokens),
+        let engine = try Engine(model: model, options: EngineOptions(parallel: parallel, maxContext: maxContext, stepTokens: stepTokens,
+                                                                     promptStepTokens: stepTokens + 3),
                                 tokenizer: tokenizer)
         let batched = try await withThrowingTaskGroup(of: (Int, Outcome).self) { group in
             for (i, r) in requests.enumerated() {
@@ -152,7 +153,12 @@ import Testing
             return what.contains("1000 slots") && needed > available
         }
         #expect(throws: BoraError.self) { try Engine(model: model, options: EngineOptions(parallel: 0), tokenizer: tokenizer) }
-        #expect(throws: BoraError.self) { try Engine(model: model, options: EngineOptions(stepTokens: 0), tokenizer: tokenizer) }
+        #expect(throws: BoraError.self) { try Engine(model: model, options: EngineOptions(parallel: 4, totalContext: 3), tokenizer: tokenizer) }
+        #expect(throws: BoraError.self) { try Engine(model: model, options: EngineOptions(maxContext: 8, totalContext: 64), tokenizer: tokenizer) }
+        // A total shared out: 4 slots of 64 / 4 = 16 positions each.
+        let shared = try Engine(model: model, options: EngineOptions(parallel: 4, totalContext: 64), tokenizer: tokenizer)
+        #expect(shared.positionLimit == 16)
+        #expect(throws: BoraError.self) { try Engine(model: model, options: EngineOptions(promptStepTokens: 0), tokenizer: tokenizer) }
 
         let engine = try Engine(model: model, options: EngineOptions(parallel: 2, maxContext: 16), tokenizer: tokenizer)
         await #expect(throws: BoraError.contextOverflow(needed: 17, capacity: 16)) {
@@ -173,7 +179,7 @@ import Testing
 
     @Test func cancellationFreesTheSlot() async throws {
         let model = try LanguageModel(path: Fixtures.model("tiny-mistral-hf"))
-        let engine = try Engine(model: model, options: EngineOptions(parallel: 1, stepTokens: 2), tokenizer: Self.mistralTokenizer())
+        let engine = try Engine(model: model, options: EngineOptions(parallel: 1, stepTokens: 2, promptStepTokens: 2), tokenizer: Self.mistralTokenizer())
         var endless = GenerationParameters.greedy
         endless.ignoreEndOfSequence = true
         // Mid-decode: the consumer leaves after three tokens.

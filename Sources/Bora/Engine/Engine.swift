@@ -8,20 +8,29 @@ public struct EngineOptions: Sendable {
     /// model's context length). Sliding-window models keep W positions per slot however long a
     /// sequence runs; this caps a sequence's length (default: no cap).
     public var maxContext: Int?
-    /// The most tokens one step evaluates: every generating sequence's next token, then prompt
-    /// chunks of the sequences still reading theirs. A long prompt is spread over steps of this
-    /// size, so it never holds up running streams for more than one step.
+    /// Positions of all slots together, shared out evenly (llama-server's `-c` with `-np`): each
+    /// slot gets `totalContext / parallel`. Excludes `maxContext`.
+    public var totalContext: Int?
+    /// The most tokens one step evaluates while sequences are generating: every generating
+    /// sequence's next token, then prompt chunks of the sequences still reading theirs. A long
+    /// prompt is spread over steps of this size, so it holds running streams up for one step at a
+    /// time (on the 7B-shaped Q4_0 file with 4 streams running, 64 tokens: 2.4 s at worst; 512: 17 s).
     public var stepTokens: Int
+    /// The most tokens a step takes when no sequence is generating (prompts alone: nobody waits
+    /// between tokens, so the chunks may be longer).
+    public var promptStepTokens: Int
     /// Worker threads, the engine's own included; defaults to the number of physical cores.
     public var threads: Int?
     public var kvCacheType: KVCacheType
     public var kernels: KernelChoice
 
-    public init(parallel: Int = 4, maxContext: Int? = nil, stepTokens: Int = 512, threads: Int? = nil,
-                kvCacheType: KVCacheType = .f16, kernels: KernelChoice = .fast) {
+    public init(parallel: Int = 4, maxContext: Int? = nil, totalContext: Int? = nil, stepTokens: Int = 128,
+                promptStepTokens: Int = 512, threads: Int? = nil, kvCacheType: KVCacheType = .f16, kernels: KernelChoice = .fast) {
         self.parallel = parallel
         self.maxContext = maxContext
+        self.totalContext = totalContext
         self.stepTokens = stepTokens
+        self.promptStepTokens = promptStepTokens
         self.threads = threads
         self.kvCacheType = kvCacheType
         self.kernels = kernels
@@ -36,7 +45,8 @@ public struct EngineOptions: Sendable {
 /// a request takes a free slot — the idle one whose cached tokens share the longest prefix with its
 /// prompt, so a chat's next turn lands on its own earlier slot — and joins the next step. Each step
 /// is one pass over the weights for the next token of every generating sequence plus prompt chunks
-/// of the ones still reading theirs (`EngineOptions.stepTokens`). Each sequence runs the same
+/// of the ones still reading theirs (`EngineOptions.stepTokens`, or `promptStepTokens` when none is
+/// generating). Each sequence runs the same
 /// state machine as a `Generator` (`SequenceGeneration`), and its logits do not depend on what else
 /// is in the step: the same request gives the same tokens alone or beside any others.
 ///
@@ -60,8 +70,18 @@ public final class Engine: Sendable {
         guard (1...4096).contains(options.parallel) else {
             throw .invalidArgument("the engine needs between 1 and 4096 sequence slots, got \(options.parallel)")
         }
-        guard options.stepTokens >= 1 else { throw .invalidArgument("a step must take at least one token, got \(options.stepTokens)") }
-        let plan = try CachePlan(config: model.config, maxContext: options.maxContext, type: options.kvCacheType)
+        guard options.stepTokens >= 1, options.promptStepTokens >= 1 else {
+            throw .invalidArgument("a step must take at least one token, got \(min(options.stepTokens, options.promptStepTokens))")
+        }
+        var perSlot = options.maxContext
+        if let total = options.totalContext {
+            guard options.maxContext == nil else { throw .invalidArgument("give either a context per slot or a total, not both") }
+            guard total >= options.parallel else {
+                throw .invalidArgument("a total context of \(total) positions cannot be shared by \(options.parallel) slots")
+            }
+            perSlot = total / options.parallel
+        }
+        let plan = try CachePlan(config: model.config, maxContext: perSlot, type: options.kvCacheType)
         cacheBytes = try MemoryBudget.bytes(options.parallel, plan.bytes, for: "the KV caches of \(options.parallel) slots")
         try MemoryBudget.check(cacheBytes, for: "the KV caches of \(options.parallel) slots of \(plan.slots) positions (\(MemoryBudget.format(plan.bytes)) each)")
         self.model = model
@@ -76,10 +96,12 @@ public final class Engine: Sendable {
         var slots: [Slot] = []
         for _ in 0..<options.parallel { slots.append(Slot(cache: try plan.makeCache())) }
         // Room for one decode row per slot beside the prompt chunks.
-        let capacity = max(options.stepTokens, options.parallel)
-        let pass = try ForwardPass(model: model, capacity: capacity, maximumPieces: options.parallel, window: plan.window,
+        let stepTokens = max(options.stepTokens, options.parallel)
+        let promptStepTokens = max(options.promptStepTokens, stepTokens)
+        let pass = try ForwardPass(model: model, capacity: promptStepTokens, maximumPieces: options.parallel, window: plan.window,
                                    maximumKeys: plan.maximumKeys, threads: options.threads, kernels: options.kernels)
-        scheduler = Scheduler(pass: pass, slots: slots, stepTokens: capacity, positionLimit: plan.positionLimit)
+        scheduler = Scheduler(pass: pass, slots: slots, stepTokens: stepTokens, promptStepTokens: promptStepTokens,
+                              positionLimit: plan.positionLimit)
         scheduler.start()
     }
 

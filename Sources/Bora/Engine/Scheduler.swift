@@ -7,6 +7,7 @@ final class Scheduler: @unchecked Sendable {
     private let pass: ForwardPass
     private let slots: [Slot]
     private let stepTokens: Int
+    private let promptStepTokens: Int
     private let positionLimit: Int?
 
     // Shared with the submitting threads, under `condition`.
@@ -50,12 +51,13 @@ final class Scheduler: @unchecked Sendable {
         var remaining: Int { input.count - next }
     }
 
-    init(pass: ForwardPass, slots: [Slot], stepTokens: Int, positionLimit: Int?) {
+    init(pass: ForwardPass, slots: [Slot], stepTokens: Int, promptStepTokens: Int, positionLimit: Int?) {
         self.pass = pass
         self.slots = slots
         self.stepTokens = stepTokens
+        self.promptStepTokens = promptStepTokens
         self.positionLimit = positionLimit
-        tokens.reserveCapacity(stepTokens)
+        tokens.reserveCapacity(promptStepTokens)
         pieces.reserveCapacity(slots.count)
         owners.reserveCapacity(slots.count)
         sampled.reserveCapacity(slots.count)
@@ -80,7 +82,8 @@ final class Scheduler: @unchecked Sendable {
         stopping = true
         condition.signal()
         condition.unlock()
-        if thread != nil { exited.wait() }
+        // (Not from the engine's own thread, say an observer dropping the last reference: it exits by itself.)
+        if let thread, thread != Thread.current { exited.wait() }
     }
 
     func enqueue(_ request: Request) throws(BoraError) {
@@ -181,14 +184,16 @@ final class Scheduler: @unchecked Sendable {
         running.removeAll { $0 === r }
     }
 
-    /// One step: the next token of every generating sequence, then prompt chunks in admission order.
+    /// One step: the next token of every generating sequence, then prompt chunks in admission order,
+    /// within the step's token budget.
     private func step() -> StepReport {
         stepCount += 1
         var report = StepReport(index: stepCount)
         tokens.removeAll(keepingCapacity: true)
         pieces.removeAll(keepingCapacity: true)
         owners.removeAll(keepingCapacity: true)
-        var budget = stepTokens
+        // Nobody waits between tokens while only prompts are read: longer chunks then.
+        var budget = running.contains { $0.promptDone } ? stepTokens : promptStepTokens
         for decoding in 0..<2 {
             for r in running where r.promptDone == (decoding == 0) && budget > 0 {
                 let count = min(r.remaining, budget)

@@ -260,7 +260,19 @@ final class Attention: ParallelJob {
         var tileStart = low / Self.keyTile * Self.keyTile
         while tileStart <= high {
             let n = min(Self.keyTile, high - tileStart + 1)
-            for p in max(tileStart, low)..<(tileStart + n) {
+            let first = max(tileStart, low), last = tileStart + n - 1
+            // A tile wholly in an F16 cache, in consecutive slots, is read where it lies (the same
+            // bits as converting it first: the kernel starts at the same first key).
+            if isHalf, last < start, cache.slot(of: last) - cache.slot(of: first) == last - first {
+                let offset = cache.slot(of: first) * hd
+                if bora_attention_tile_f16(x.q, Int64(rows), Int64(hd), cachedKeys.assumingMemoryBound(to: UInt16.self) + offset,
+                                           cachedValues.assumingMemoryBound(to: UInt16.self) + offset, Int64(last - first + 1),
+                                           Int64(first), x.first, x.last, scale, state.m, state.l, state.o, x.s) != 0 {
+                    tileStart += Self.keyTile
+                    continue
+                }
+            }
+            for p in first..<(tileStart + n) {
                 let j = p - tileStart
                 if p < start {
                     let offset = cache.slot(of: p) * hd

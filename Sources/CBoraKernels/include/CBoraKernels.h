@@ -109,6 +109,15 @@ void bora_attention_tile(const float *q, int64_t rows, int64_t hd, const float *
 void bora_attention_tile_isa(int isa, const float *q, int64_t rows, int64_t hd, const float *k, const float *v, int64_t n,
                              int64_t kpos0, const int64_t *first, const int64_t *last, float scale,
                              float *m, float *l, float *o, float *s);
+/// The same tile with its keys and values read straight from an F16 cache (rows of hd halves):
+/// the same bits as converting them to F32 first. Returns 0, doing nothing, where it has no kernel
+/// (no AVX2, or hd not a multiple of 16): the caller converts and calls bora_attention_tile then.
+int bora_attention_tile_f16(const float *q, int64_t rows, int64_t hd, const uint16_t *k, const uint16_t *v, int64_t n,
+                            int64_t kpos0, const int64_t *first, const int64_t *last, float scale,
+                            float *m, float *l, float *o, float *s);
+int bora_attention_tile_f16_isa(int isa, const float *q, int64_t rows, int64_t hd, const uint16_t *k, const uint16_t *v, int64_t n,
+                                int64_t kpos0, const int64_t *first, const int64_t *last, float scale,
+                                float *m, float *l, float *o, float *s);
 /// Folds the softmax state of a later span of keys (m2, l2, o2, as `bora_attention_tile` leaves it)
 /// into the state (m, l, o) of the keys before it, for `rows` rows of hd: both rescaled to the larger
 /// maximum. A row whose span saw no key (m2 = -inf) is left as it was.
