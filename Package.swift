@@ -10,6 +10,11 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The server only (BoraServer); the Bora library depends on none of these.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
         // The innermost SIMD loops only (block dot products over rows). Each AVX2 function carries
@@ -17,9 +22,21 @@ let package = Package(
         // and Bora stays usable as a package dependency.
         .target(name: "CBoraKernels"),
         .target(name: "Bora", dependencies: ["CBoraKernels"]),
+        // HTTP only: the OpenAI API over the library's engine.
+        .target(
+            name: "BoraServer",
+            dependencies: [
+                "Bora",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "bora",
-            dependencies: ["Bora", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Bora", "BoraServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log")]
         ),
         // Fuzz targets for the readers of untrusted bytes (Fuzz/Sources/main.swift, Tools/fuzz.sh);
         // a plain build replays the corpora, as the tests do.

@@ -6,6 +6,8 @@ package struct APICompletion: Sendable {
     package var text = ""
     package var tokens: [GeneratedToken] = []
     package var stats = GenerationStats()
+
+    package init() {}
 }
 
 extension Engine {

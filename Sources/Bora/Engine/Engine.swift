@@ -23,9 +23,12 @@ public struct EngineOptions: Sendable {
     public var threads: Int?
     public var kvCacheType: KVCacheType
     public var kernels: KernelChoice
+    /// The most requests waiting for a slot; one more is refused (`BoraError.queueFull`). Nil: no limit.
+    public var maxQueued: Int?
 
     public init(parallel: Int = 4, maxContext: Int? = nil, totalContext: Int? = nil, stepTokens: Int = 128,
-                promptStepTokens: Int = 512, threads: Int? = nil, kvCacheType: KVCacheType = .f16, kernels: KernelChoice = .fast) {
+                promptStepTokens: Int = 512, threads: Int? = nil, kvCacheType: KVCacheType = .f16, kernels: KernelChoice = .fast,
+                maxQueued: Int? = nil) {
         self.parallel = parallel
         self.maxContext = maxContext
         self.totalContext = totalContext
@@ -34,6 +37,7 @@ public struct EngineOptions: Sendable {
         self.threads = threads
         self.kvCacheType = kvCacheType
         self.kernels = kernels
+        self.maxQueued = maxQueued
     }
 }
 
@@ -100,8 +104,9 @@ public final class Engine: Sendable {
         let promptStepTokens = max(options.promptStepTokens, stepTokens)
         let pass = try ForwardPass(model: model, capacity: promptStepTokens, maximumPieces: options.parallel, window: plan.window,
                                    maximumKeys: plan.maximumKeys, threads: options.threads, kernels: options.kernels)
+        if let q = options.maxQueued, q < 0 { throw .invalidArgument("the queue limit must be 0 or more, got \(q)") }
         scheduler = Scheduler(pass: pass, slots: slots, stepTokens: stepTokens, promptStepTokens: promptStepTokens,
-                              positionLimit: plan.positionLimit)
+                              positionLimit: plan.positionLimit, maxQueued: options.maxQueued)
         scheduler.start()
     }
 
@@ -135,24 +140,46 @@ public final class Engine: Sendable {
 
     private func submit(parameters: GenerationParameters, startOfText: Bool,
                         prompt: (Tokenizer) throws -> [Int]) -> AsyncThrowingStream<GenerationEvent, Error> {
-        let (stream, continuation) = AsyncThrowingStream<GenerationEvent, Error>.makeStream()
         do {
-            let ids = try prompt(tokenizer)
-            let vocabulary = model.config.vocabularySize
-            for t in ids where t < 0 || t >= vocabulary { throw BoraError.invalidTokenID(t, vocabularySize: vocabulary) }
-            let sequence = try SequenceGeneration(prompt: ids, parameters: parameters, tokenizer: tokenizer,
-                                                  startOfText: startOfText, positionLimit: positionLimit)
-            let request = Request(prompt: ids, sequence: sequence, continuation: continuation)
-            continuation.onTermination = { [weak scheduler] _ in
-                request.cancel()
-                scheduler?.wake()
-            }
-            try scheduler.enqueue(request)
+            return try submit(tokens: prompt(tokenizer), parameters: parameters, startOfText: startOfText)
         } catch {
+            let (stream, continuation) = AsyncThrowingStream<GenerationEvent, Error>.makeStream()
             continuation.finish(throwing: error)
+            return stream
         }
-        return stream
     }
+
+    /// Queues a request, or throws at once why it cannot run: a prompt past the context, an id past
+    /// the vocabulary, a parameter out of range, a full queue, a stopped engine. (A server answers
+    /// those before it starts a response.)
+    package func submit(tokens ids: [Int], parameters: GenerationParameters, startOfText: Bool) throws(BoraError) -> AsyncThrowingStream<GenerationEvent, Error> {
+        try start(tokens: ids, parameters: parameters, startOfText: startOfText).stream
+    }
+
+    /// `submit`, with a way to cancel the request from anywhere (a server whose client went away):
+    /// the engine ends it at its next step, the stream closing with a `.cancelled` summary.
+    package func start(tokens ids: [Int], parameters: GenerationParameters, startOfText: Bool) throws(BoraError)
+        -> (stream: AsyncThrowingStream<GenerationEvent, Error>, cancel: @Sendable () -> Void) {
+        let vocabulary = model.config.vocabularySize
+        for t in ids where t < 0 || t >= vocabulary { throw BoraError.invalidTokenID(t, vocabularySize: vocabulary) }
+        let sequence = try SequenceGeneration(prompt: ids, parameters: parameters, tokenizer: tokenizer,
+                                              startOfText: startOfText, positionLimit: positionLimit)
+        let (stream, continuation) = AsyncThrowingStream<GenerationEvent, Error>.makeStream()
+        let request = Request(prompt: ids, sequence: sequence, continuation: continuation)
+        continuation.onTermination = { [weak scheduler] _ in
+            request.cancel()
+            scheduler?.wake()
+        }
+        try scheduler.enqueue(request)
+        return (stream, { [weak scheduler] in
+            request.cancel()
+            scheduler?.wake()
+        })
+    }
+
+    /// Stops taking requests, ends the running ones with `BoraError.engineStopped` after the
+    /// current step, and waits for the engine's thread. (Also done when the engine is released.)
+    public func shutdown() { scheduler.stop() }
 }
 
 /// One request on its way through the engine. Its generation state is touched by the thread that

@@ -9,6 +9,7 @@ final class Scheduler: @unchecked Sendable {
     private let stepTokens: Int
     private let promptStepTokens: Int
     private let positionLimit: Int?
+    private let maxQueued: Int?
 
     // Shared with the submitting threads, under `condition`.
     private let condition = NSCondition()
@@ -51,7 +52,8 @@ final class Scheduler: @unchecked Sendable {
         var remaining: Int { input.count - next }
     }
 
-    init(pass: ForwardPass, slots: [Slot], stepTokens: Int, promptStepTokens: Int, positionLimit: Int?) {
+    init(pass: ForwardPass, slots: [Slot], stepTokens: Int, promptStepTokens: Int, positionLimit: Int?, maxQueued: Int?) {
+        self.maxQueued = maxQueued
         self.pass = pass
         self.slots = slots
         self.stepTokens = stepTokens
@@ -81,8 +83,10 @@ final class Scheduler: @unchecked Sendable {
         condition.lock()
         stopping = true
         condition.signal()
+        let thread = self.thread
+        self.thread = nil
         condition.unlock()
-        // (Not from the engine's own thread, say an observer dropping the last reference: it exits by itself.)
+        // (Once; and not from the engine's own thread, say an observer dropping the last reference.)
         if let thread, thread != Thread.current { exited.wait() }
     }
 
@@ -90,6 +94,10 @@ final class Scheduler: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         guard !stopping else { throw .engineStopped }
+        // Requests not in a slot yet, beyond the free slots, are the queue.
+        if let maxQueued, counts.waiting - (slots.count - counts.running) >= maxQueued {
+            throw .queueFull(limit: maxQueued)
+        }
         queue.append(request)
         counts.waiting += 1
         condition.signal()

@@ -28,6 +28,7 @@ public enum BoraError: Error, Equatable, Sendable, CustomStringConvertible {
     case nonFiniteLogits(position: Int)
     case threadStartFailed(index: Int, code: Int32)
     case engineStopped
+    case queueFull(limit: Int)
 
     // Tokenizers and chat
     case invalidTokenizer(String)
@@ -88,6 +89,8 @@ public enum BoraError: Error, Equatable, Sendable, CustomStringConvertible {
             return "could not start worker thread \(index) (error \(code)): ask for fewer threads"
         case .engineStopped:
             return "the engine was shut down before the request finished"
+        case .queueFull(let limit):
+            return "the server is busy: \(limit) requests are already waiting for a slot"
         case .invalidTokenizer(let reason):
             return "tokenizer: \(reason)"
         case .invalidConversation(let reason):
