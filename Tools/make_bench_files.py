@@ -10,8 +10,8 @@ llama.cpp gives a downloaded Q4_K_M (Q6_K for `output.weight` and half of `attn_
 Q5_K_M, Q3_K_M (Q3_K/Q4_K/Q5_K), IQ4_XS, ... CACHE is $BORA_CACHE, else $XDG_CACHE_HOME/bora, else
 ~/.cache/bora. llama.cpp comes from PyPI's llama-cpp-python 0.3.36 source package (its vendored
 llama.cpp, built with native CPU flags into CACHE/llama.cpp; about 10 minutes on 2 cores, once), which
-also gives `llama-bench` and `llama-batched-bench` for Benchmarks/compare-llamabench.py and
-compare-batched.py. The F16 file is removed afterwards
+also gives `llama-bench`, `llama-batched-bench` and `llama-server` for Benchmarks/compare-llamabench.py,
+compare-batched.py and load-server.py. The F16 file is removed afterwards
 unless --keep-f16. Files are generated on demand and never committed (the 7B ones are 4–15 GB).
 """
 import argparse
@@ -39,10 +39,11 @@ def run(cmd, **kw):
 
 
 def llama_cpp_tools(cache):
-    """Builds llama-quantize and llama-bench from the llama-cpp-python sdist if they are missing."""
+    """Builds llama-quantize, llama-bench, llama-batched-bench and llama-server from the llama-cpp-python
+    sdist if they are missing."""
     root = os.path.join(cache, "llama.cpp")
     bin_dir = os.path.join(root, "build", "bin")
-    tools = [os.path.join(bin_dir, t) for t in ("llama-quantize", "llama-bench", "llama-batched-bench")]
+    tools = [os.path.join(bin_dir, t) for t in ("llama-quantize", "llama-bench", "llama-batched-bench", "llama-server")]
     if all(os.path.exists(t) for t in tools):
         return bin_dir
     os.makedirs(root, exist_ok=True)
@@ -59,8 +60,9 @@ def llama_cpp_tools(cache):
         os.rename(os.path.join(root, top, "vendor", "llama.cpp"), source)
     build = os.path.join(root, "build")
     run(["cmake", "-S", source, "-B", build, "-DCMAKE_BUILD_TYPE=Release", "-DGGML_NATIVE=ON", "-DLLAMA_CURL=OFF",
-         "-DLLAMA_OPENSSL=OFF", "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_SERVER=OFF"])
-    run(["cmake", "--build", build, "-j", str(os.cpu_count() or 2), "--target", "llama-quantize", "llama-bench", "llama-batched-bench"])
+         "-DLLAMA_OPENSSL=OFF", "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_SERVER=ON"])
+    run(["cmake", "--build", build, "-j", str(os.cpu_count() or 2), "--target", "llama-quantize", "llama-bench", "llama-batched-bench",
+         "llama-server"])
     return bin_dir
 
 
