@@ -140,11 +140,11 @@ struct OpenAIResponder: HTTPResponder {
         let arrived = ContinuousClock.now
         let request: APIRequest
         let submission: (stream: AsyncThrowingStream<GenerationEvent, Error>, cancel: @Sendable () -> Void)
-        let promptTokens: Int
+        let promptTokens: [Int]
         do throws(APIError) {
             request = try chat ? APIRequest.chat(body) : APIRequest.completion(body)
             let (tokens, startOfText) = try engine.prompt(for: request)
-            promptTokens = tokens.count
+            promptTokens = tokens
             do throws(BoraError) {
                 submission = try engine.start(tokens: tokens, parameters: request.parameters, startOfText: startOfText)
             } catch {
@@ -166,8 +166,10 @@ struct OpenAIResponder: HTTPResponder {
         let created = Int(Date().timeIntervalSince1970)
         let timing = TokenTiming(arrived: arrived, metrics: state.metrics.withLock { $0 })
         if request.stream {
+            let echo = request.echo ? echoText(request, promptTokens, engine.tokenizer) : nil
             let stream = StreamWriter(request: request, id: id, created: created, model: modelName, fingerprint: fingerprint,
-                                      tokenizer: engine.tokenizer, promptTokens: promptTokens, logger: logger, logPrompts: options.logPrompts)
+                                      tokenizer: engine.tokenizer, echo: echo, metrics: state.metrics.withLock { $0 }, logger: logger,
+                                      logPrompts: options.logPrompts)
             let events = submission.stream
             return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                             body: ResponseBody { writer in
@@ -175,9 +177,7 @@ struct OpenAIResponder: HTTPResponder {
                             })
         }
         var result = APICompletion()
-        if request.echo {
-            if case .text(let text) = request.input { result.promptText = text }
-        }
+        if request.echo { result.promptText = echoText(request, promptTokens, engine.tokenizer) }
         do {
             for try await event in submission.stream {
                 switch event {
@@ -202,6 +202,12 @@ struct OpenAIResponder: HTTPResponder {
             object = .object(members, keys: keys)
         }
         return json(object)
+    }
+
+    /// The prompt as `echo` returns it: the text given, or the ids' text.
+    private func echoText(_ request: APIRequest, _ tokens: [Int], _ tokenizer: Tokenizer) -> String {
+        if case .text(let text) = request.input { return text }
+        return tokenizer.decode(tokens)
     }
 
     // MARK: Tokenizer routes (llama-server's shapes)
@@ -298,7 +304,9 @@ struct StreamWriter: Sendable {
     let model: String
     let fingerprint: String
     let tokenizer: Tokenizer
-    let promptTokens: Int
+    /// The prompt's text when the request asked for `echo`.
+    let echo: String?
+    let metrics: ServerMetrics?
     let logger: Logger
     let logPrompts: Bool
 
@@ -308,8 +316,8 @@ struct StreamWriter: Sendable {
         var answer = ""
         if request.isChat {
             try await send(chunk(delta: .object(["role": .string("assistant"), "content": .string("")]), finish: nil), to: &writer)
-        } else if request.echo, case .text(let text) = request.input {
-            try await send(chunk(text: text, finish: nil), to: &writer)
+        } else if let echo {
+            try await send(chunk(text: echo, finish: nil), to: &writer)
         }
         do {
             for try await event in events {
@@ -323,6 +331,8 @@ struct StreamWriter: Sendable {
                                                   : chunk(text: s, finish: nil, tokens: pending), to: &writer)
                     pending.removeAll()
                 case .finished(let stats):
+                    logger.info("stream \(id): \(stats.promptTokens) prompt tokens, \(stats.generatedTokens) generated, stop \(stats.stopReason.rawValue)")
+                    metrics?.finished(promptTokens: stats.promptTokens, generated: stats.generatedTokens)
                     if !pending.isEmpty && request.logprobs {
                         try await send(request.isChat ? chunk(delta: .object(["content": .string("")]), finish: nil, tokens: pending)
                                                       : chunk(text: "", finish: nil, tokens: pending), to: &writer)

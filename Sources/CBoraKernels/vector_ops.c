@@ -145,3 +145,22 @@ void bora_silu_mul(float *gate, const float *up, size_t n) {
     }
 }
 
+
+int bora_all_finite(const float *x, size_t n) {
+    // x · 0 is 0 for finite x and NaN for NaN and infinity, so one NaN in the sum answers.
+    float acc[16] = {0};
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int e = 0; e < 16; e++) acc[e] += x[i + e] * 0.0f;
+    float sum = 0;
+    for (int e = 0; e < 16; e++) sum += acc[e];
+    for (; i < n; i++) sum += x[i] * 0.0f;
+    return sum == sum;
+}
+
+int64_t bora_argmax(const float *x, size_t n) {
+    // The first index of the largest value (NaN never wins a comparison).
+    int64_t best = 0;
+    for (size_t i = 1; i < n; i++) if (x[i] > x[best]) best = (int64_t)i;
+    return best;
+}

@@ -356,6 +356,25 @@ import Testing
         #expect(results[0] == results[1] && qs[0] == qs[1], "AVX2 and portable quantization differ")
     }
 
+    /// The logits checks: a NaN or infinity anywhere (vector body or tail) is found; argmax takes
+    /// the first of equal maxima.
+    @Test func finiteCheckAndArgmax() {
+        for n in [1, 15, 16, 17, 49_152] {
+            var x = (0..<n).map { Float($0 % 7) - 3 }
+            #expect(bora_all_finite(x, n) == 1)
+            for bad in [Float.nan, .infinity, -.infinity] {
+                for at in Set([0, n / 2, n - 1]) {
+                    let saved = x[at]
+                    x[at] = bad
+                    #expect(bora_all_finite(x, n) == 0, "\(bad) at \(at) of \(n)")
+                    x[at] = saved
+                }
+            }
+            #expect(bora_argmax(x, n) == Int64(n > 6 ? 6 : n - 1))
+        }
+        #expect(bora_argmax([1, 5, 5, 2], 4) == 1)
+    }
+
     @Test func vectorHelpers() {
         var rng = RNG(state: 11)
         for n in [1, 7, 8, 31, 32, 33, 128, 131] {

@@ -64,7 +64,9 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             raise AssertionError("bora serve did not stop on SIGINT")
-        assert code == 0, f"bora serve exited with {code} on SIGINT:\n{self.output()}"
+        output = self.output()
+        self.log.close()
+        assert code == 0, f"bora serve exited with {code} on SIGINT:\n{output}"
 
     def metrics(self):
         text = requests.get(self.url + "/metrics").text
@@ -247,6 +249,9 @@ class ServerTests(unittest.TestCase):
         self.assertEqual(m.get("bora_sequences_running"), 0)
         self.assertGreater(m['bora_requests_total{endpoint=/v1/chat/completions,status=200}'], 0)
         self.assertIn("bora_time_to_first_token_seconds_count", m)
+        self.assertGreater(m["bora_generated_tokens_total"], 0)
+        self.assertGreater(m["bora_prompt_tokens_total"], 0)
+        self.assertEqual(m["bora_kv_slots"], 4)
 
 
 class QueueTests(unittest.TestCase):
@@ -263,6 +268,46 @@ class QueueTests(unittest.TestCase):
             long.close()
         finally:
             server.stop()
+
+
+class LifecycleTests(unittest.TestCase):
+    def test_disconnect_mid_prompt_and_drain_on_sigint(self):
+        server = Server("--parallel", "1", "--shutdown-grace", "1")
+        try:
+            # A client that hangs up while its 4,000-token prompt is still being read (8 steps of 512
+            # tokens, about 3 s): the request is dropped before its one token is generated.
+            prompt = "one two three four five six seven eight " * 500
+            with socket.create_connection(("127.0.0.1", server.port)) as s:
+                body = json.dumps({"prompt": prompt, "max_tokens": 1, "stream": True}).encode()
+                s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                time.sleep(0.3)
+            deadline = time.time() + 10
+            while time.time() < deadline and server.metrics().get("bora_client_disconnects_total", 0) < 1:
+                time.sleep(0.05)
+            m = server.metrics()
+            self.assertEqual(m.get("bora_client_disconnects_total"), 1)
+            self.assertEqual(m.get("bora_generated_tokens_total", 0), 0)
+            # SIGINT with a stream running: it gets the grace second, then is cut, and the server exits 0.
+            stream = requests.post(server.url + "/v1/completions", stream=True,
+                                   json={"prompt": "Once upon a time", "max_tokens": 100000, "ignore_eos": True, "stream": True})
+            lines = stream.iter_lines()
+            next(lines)
+            started = time.time()
+            server.process.send_signal(2)
+            ended = False
+            try:
+                for line in lines:
+                    if line == b"data: [DONE]":
+                        ended = True
+            except requests.exceptions.ChunkedEncodingError:
+                ended = True
+            self.assertTrue(ended)
+            self.assertLess(time.time() - started, 10)
+            self.assertEqual(server.process.wait(timeout=20), 0)
+        finally:
+            if server.process.poll() is None:
+                server.process.kill()
 
 
 if __name__ == "__main__":

@@ -1,3 +1,4 @@
+import CBoraKernels
 import Foundation
 
 /// The engine's step loop, on a thread of its own: admits queued requests to slots, builds each
@@ -224,7 +225,7 @@ final class Scheduler: @unchecked Sendable {
         pass.run(tokens: tokens, pieces: pieces) { p, row, logits in
             let r = owners[p]
             // NaN or infinity here means broken weights or an overflow: an error, never a sample.
-            if !logits.allSatisfy({ $0.isFinite }) {
+            if bora_all_finite(logits.baseAddress!, logits.count) == 0 {
                 failures[p] = pieces[p].start + row
                 return
             }

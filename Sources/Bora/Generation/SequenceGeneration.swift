@@ -1,3 +1,4 @@
+import CBoraKernels
 import Foundation
 
 /// One sequence's generation as a step-wise state machine: it is handed the logits after its
@@ -75,8 +76,14 @@ final class SequenceGeneration {
         // Only ids the tokenizer knows: an embedding padded past it has rows no text stands for.
         let sampled = UnsafeBufferPointer(rebasing: logits[..<min(logits.count, tokenizer.vocabularySize)])
         let logprobs = parameters.logprobs.map { Generator.logprobs(sampled, top: $0) }
-        candidates.load(sampled)
-        let token = chain.sample(&candidates, history: history[...], random: &random)
+        let token: Int
+        if chain.greedy && chain.samplers.isEmpty {
+            // Plain greedy: the first of the highest logits, as the chain's argmax picks it.
+            token = Int(bora_argmax(sampled.baseAddress!, sampled.count))
+        } else {
+            candidates.load(sampled)
+            token = chain.sample(&candidates, history: history[...], random: &random)
+        }
         if !parameters.ignoreEndOfSequence && tokenizer.endOfGenerationIDs.contains(token) {
             return end(.endOfSequence, emit: emit)
         }

@@ -138,7 +138,7 @@ public final class InferenceContext {
             var nonFinite: Int?
             forward(tokens, offset..<(offset + count), logitRows: rows) { logits, row in
                 // NaN or infinity here means broken weights or an overflow: an error, never a sample.
-                if nonFinite == nil, !logits.allSatisfy({ $0.isFinite }) { nonFinite = chunkStart + row }
+                if nonFinite == nil, bora_all_finite(logits.baseAddress!, logits.count) == 0 { nonFinite = chunkStart + row }
                 receive(logits, offset + row)
             }
             if let nonFinite { throw .nonFiniteLogits(position: nonFinite) }

@@ -85,6 +85,10 @@ void bora_matmul_packed_float_isa(int isa, int type, const void *packed, int64_t
 /// 1 when BF16 products run as BF16 dot products (AVX-512 BF16), which need BF16 activations.
 int bora_has_bf16_dot(void);
 int bora_has_bf16_dot_isa(int isa);
+/// 1 when none of the n floats is NaN or infinite.
+int bora_all_finite(const float *x, size_t n);
+/// The first index of the largest of n floats (n ≥ 1).
+int64_t bora_argmax(const float *x, size_t n);
 /// Floats → BF16, rounded to nearest even (denormals as zero, like the BF16 dot products' conversion).
 void bora_to_bf16(const float *x, uint16_t *y, size_t n);
 
