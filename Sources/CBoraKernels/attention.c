@@ -180,7 +180,23 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
                 m[r0 + i] = mnew;                                                                            \
                 for (int64_t c = 0; c < hd; c++) out[c] *= alpha;                                            \
             }                                                                                                \
-            /* o += Σ_j p_j v_j, in key order for every output element. */                                   \
+            /* o += Σ_j p_j v_j, in key order for every output element. Rows that see the same keys */     \
+            /* (the query heads of one token) share each value vector's load: the same operations per */   \
+            /* element in the same order, so the same bits. */                                              \
+            int same = hd % 16 == 0 && lo[0] <= hi[0];                                                       \
+            for (int64_t i = 1; i < rb; i++) same = same && lo[i] == lo[0] && hi[i] == hi[0];                \
+            if (same) {                                                                                      \
+                for (int64_t c = 0; c < hd; c += 16) {                                                       \
+                    vf16 acc[4];                                                                             \
+                    for (int64_t i = 0; i < rb; i++) acc[i] = NAME##_load(o + (r0 + i) * hd + c);            \
+                    for (int64_t j = lo[0]; j <= hi[0]; j++) {                                               \
+                        const vf16 vv = KLOAD(v + j * hd + c);                                               \
+                        for (int64_t i = 0; i < rb; i++) acc[i] += s[(r0 + i) * KT_ + j] * vv;               \
+                    }                                                                                        \
+                    for (int64_t i = 0; i < rb; i++) NAME##_store(o + (r0 + i) * hd + c, acc[i]);            \
+                }                                                                                            \
+                continue;                                                                                    \
+            }                                                                                                \
             for (int64_t i = 0; i < rb; i++) {                                                               \
                 const float *row = s + (r0 + i) * KT_;                                                        \
                 float *out = o + (r0 + i) * hd;                                                              \

@@ -1,4 +1,5 @@
 import CBoraKernels
+import Synchronization
 
 /// Grouped-query attention of a chunk of queries over the cached keys plus the chunk's own keys,
 /// under one mask (`AttentionWindow.visibleKeys`). Decode is the case of a one-token chunk.
@@ -71,6 +72,10 @@ final class Attention: ParallelJob {
     private var layer = 0
     private var output: UnsafeMutablePointer<Float>?
     private var phase = Phase.blocks
+    /// The next (query block, KV head) item to take: threads take items as they finish theirs, so
+    /// items of different lengths (sequences at different depths) share out evenly. Which thread
+    /// computes an item never changes its bits.
+    private let nextItem = Atomic<Int>(0)
 
     /// What the pool's threads do in `execute`.
     private enum Phase {
@@ -150,6 +155,7 @@ final class Attention: ParallelJob {
             pool.run(self)
         } else {
             phase = .blocks
+            nextItem.store(0, ordering: .relaxed)
             pool.run(self)
         }
         self.segments = []
@@ -174,8 +180,11 @@ final class Attention: ParallelJob {
         case .blocks:
             let items = itemStarts[segments.count]
             var s = 0
-            // Items in turn, so the long blocks at the end of a causal chunk are shared out too.
-            for item in stride(from: thread, to: items, by: threads) {
+            // Items as threads come free, so the long blocks at the end of a causal chunk and the
+            // deep sequences of a batch are shared out too.
+            while true {
+                let item = nextItem.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard item < items else { break }
                 while item >= itemStarts[s + 1] { s += 1 }
                 let segment = segments[s]
                 let local = item - itemStarts[s]
