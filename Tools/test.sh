@@ -16,4 +16,4 @@ if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet openai requests prometheus_client
 fi
-"$VENV/bin/python" Tests/server/test_server.py .build/release/bora "$(Tools/fetch-default-model.sh)"
+"$VENV/bin/python" -W ignore::ResourceWarning Tests/server/test_server.py .build/release/bora "$(Tools/fetch-default-model.sh)"
