@@ -121,8 +121,16 @@ public final class InferenceContext {
         return rows
     }
 
-    /// Runs the tokens chunk by chunk; `receive` gets logits rows (all rows, or only the last).
-    private func run(_ tokens: [Int], allLogits: Bool = false, receive: (UnsafeBufferPointer<Float>, Int) -> Void) throws(BoraError) {
+    /// Feeds `tokens`; `receive(index, logits)` gets the logits after each token from index
+    /// `from` on (each row valid during the call only), so scoring a long text holds no rows.
+    package func evaluate(_ tokens: [Int], logitsFrom from: Int, receive: (Int, UnsafeBufferPointer<Float>) -> Void) throws(BoraError) {
+        try run(tokens, logitsFrom: from) { logits, index in receive(index, logits) }
+    }
+
+    /// Runs the tokens chunk by chunk; `receive` gets logits rows (all rows, those from
+    /// `logitsFrom` on, or only the last).
+    private func run(_ tokens: [Int], allLogits: Bool = false, logitsFrom: Int? = nil,
+                     receive: (UnsafeBufferPointer<Float>, Int) -> Void) throws(BoraError) {
         let c = model.config
         guard !tokens.isEmpty else { throw .invalidArgument("no tokens to evaluate") }
         for t in tokens where t < 0 || t >= c.vocabularySize { throw .invalidTokenID(t, vocabularySize: c.vocabularySize) }
@@ -133,7 +141,8 @@ public final class InferenceContext {
         while offset < tokens.count {
             let count = min(chunkSize, tokens.count - offset)
             let isLast = offset + count == tokens.count
-            let rows: Range<Int> = allLogits ? 0..<count : (isLast ? (count - 1)..<count : count..<count)
+            var rows: Range<Int> = allLogits ? 0..<count : (isLast ? (count - 1)..<count : count..<count)
+            if let from = logitsFrom { rows = min(max(from - offset, 0), count)..<count }
             let chunkStart = length
             var nonFinite: Int?
             forward(tokens, offset..<(offset + count), logitRows: rows) { logits, row in

@@ -1,0 +1,100 @@
+import Foundation
+
+/// What a perplexity run measured.
+package struct PerplexityResult: Sendable {
+    /// Chunks scored, each of `context` tokens.
+    package var chunks = 0
+    package var context = 0
+    /// Tokens predicted (the second half of each chunk, less its last position).
+    package var tokensScored = 0
+    /// Σ −ln p and Σ (−ln p)² over the scored tokens.
+    package var nll = 0.0
+    package var nll2 = 0.0
+    /// UTF-8 bytes of the scored tokens' text.
+    package var bytesScored = 0
+    /// The perplexity after each chunk.
+    package var running: [Double] = []
+
+    package var perplexity: Double { tokensScored > 0 ? exp(nll / Double(tokensScored)) : .nan }
+
+    /// llama-perplexity's error: PPL × the standard error of the mean −ln p.
+    package var perplexityError: Double {
+        let n = Double(tokensScored)
+        guard n > 1 else { return .nan }
+        let mean = nll / n
+        let variance = nll2 / n - mean * mean
+        return variance > 0 ? (variance / (n - 1)).squareRoot() * perplexity : .nan
+    }
+
+    /// Bits per byte of the scored text: comparable across tokenizers, as token perplexity is not.
+    package var bitsPerByte: Double { bytesScored > 0 ? nll / log(2) / Double(bytesScored) : .nan }
+}
+
+/// Perplexity by llama.cpp's `llama-perplexity` method, so the figures compare with it: the whole
+/// text tokenized once (with BOS where the tokenizer adds one), cut into non-overlapping chunks of
+/// `context` tokens, each evaluated from an empty cache with its first token replaced by BOS, and
+/// only the second half of each chunk scored (positions context/2 … context−2, each predicting the
+/// next token), −ln p from a log-softmax in double as llama.cpp computes it.
+package enum Perplexity {
+    package static func run(model: LanguageModel, tokenizer: Tokenizer, text: String, context: Int, chunks: Int?,
+                            threads: Int?, kernels: KernelChoice = .fast,
+                            shouldStop: () -> Bool = { false },
+                            progress: (PerplexityResult) -> Void = { _ in }) throws(BoraError) -> PerplexityResult {
+        try run(model: model, tokenizer: tokenizer, tokens: tokenizer.encode(text), context: context, chunks: chunks,
+                threads: threads, kernels: kernels, shouldStop: shouldStop, progress: progress)
+    }
+
+    /// The same on a text already tokenized (with its BOS, if any); `tokenizer` gives BOS and the bytes.
+    package static func run(model: LanguageModel, tokenizer: Tokenizer, tokens: [Int], context: Int, chunks: Int?,
+                            threads: Int?, kernels: KernelChoice = .fast,
+                            shouldStop: () -> Bool = { false },
+                            progress: (PerplexityResult) -> Void = { _ in }) throws(BoraError) -> PerplexityResult {
+        guard context >= 4 else { throw .invalidArgument("the context must be at least 4 tokens, got \(context)") }
+        if let chunks, chunks < 1 { throw .invalidArgument("the number of chunks must be at least 1, got \(chunks)") }
+        guard tokens.count >= 2 * context else {
+            throw .invalidArgument("the text has \(tokens.count) tokens; a context of \(context) needs at least \(2 * context)")
+        }
+        let available = tokens.count / context
+        let n = min(chunks ?? available, available)
+        let evaluation = try InferenceContext(model: model, options: ContextOptions(
+            maxContext: context, chunkSize: context, threads: threads, kernels: kernels))
+        let first = context / 2
+        var result = PerplexityResult()
+        result.context = context
+        for chunk in 0..<n {
+            if shouldStop() { break }
+            let start = chunk * context
+            var input = Array(tokens[start..<(start + context)])
+            if tokenizer.addBOS, let bos = tokenizer.bosID { input[0] = bos }
+            evaluation.reset()
+            var nll = 0.0, nll2 = 0.0
+            try evaluation.evaluate(input, logitsFrom: first) { index, logits in
+                guard index < context - 1 else { return }
+                let v = -logSoftmax(logits, at: tokens[start + index + 1])
+                nll += v
+                nll2 += v * v
+            }
+            result.nll += nll
+            result.nll2 += nll2
+            result.tokensScored += context - 1 - first
+            // The scored tokens' bytes: the text through the chunk's end less the text before the
+            // first target (both decoded from the chunk's second token, so boundaries are exact).
+            let whole = tokenizer.decode(Array(tokens[(start + 1)..<(start + context)])).utf8.count
+            let before = tokenizer.decode(Array(tokens[(start + 1)..<(start + first + 1)])).utf8.count
+            result.bytesScored += whole - before
+            result.chunks += 1
+            result.running.append(result.perplexity)
+            progress(result)
+        }
+        return result
+    }
+
+    /// ln softmax(logits)[target], as llama.cpp's perplexity tool computes it: exp in F32, sum in double.
+    static func logSoftmax(_ logits: UnsafeBufferPointer<Float>, at target: Int) -> Double {
+        var maximum = logits[0]
+        for l in logits where l > maximum { maximum = l }
+        var sum = 0.0
+        for l in logits { sum += Double(expf(l - maximum)) }
+        return Double(logits[target] - maximum) - log(sum)
+    }
+}

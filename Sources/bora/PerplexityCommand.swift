@@ -1,0 +1,76 @@
+import ArgumentParser
+import Bora
+import Foundation
+import Synchronization
+
+/// Set by SIGINT during a perplexity run: the run stops after its chunk and prints what it has.
+private let interrupted = Atomic<Bool>(false)
+
+struct PerplexityCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "perplexity",
+        abstract: "Perplexity and bits per byte of a text, by llama-perplexity's method (comparable with its figures).",
+        discussion: """
+            The text is tokenized once (with BOS where the tokenizer adds one) and cut into chunks of \
+            -c tokens, each evaluated from an empty cache with BOS first; the second half of each chunk \
+            is scored. Bits per byte does not depend on the tokenizer, so it compares models with \
+            different vocabularies (Mistral and Llama 2), as token perplexity cannot. Ctrl-C prints \
+            the result so far.
+            """)
+
+    @Argument(help: "Model: a GGUF file, a Hugging Face folder or a Mistral folder (default: SmolLM2-135M-Instruct).")
+    var model: String?
+
+    @Option(name: [.customShort("f"), .long], help: "The text file.")
+    var file: String
+
+    @Option(name: [.customShort("c"), .customLong("ctx-size")], help: "Tokens per chunk.")
+    var context = 512
+
+    @Option(help: "Chunks to score at most (default: all the text holds).")
+    var chunks: Int?
+
+    @Option(name: [.customShort("t"), .long], help: "Threads (default: physical cores).")
+    var threads: Int?
+
+    @Option(help: "Kernels: fast or reference.")
+    var kernels = "fast"
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func run() throws {
+        guard let kernelChoice = KernelChoice(rawValue: kernels) else { throw ValidationError("--kernels must be fast or reference") }
+        guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
+        guard let text = String(data: data, encoding: .utf8) else { throw ValidationError("\(file) is not UTF-8 text") }
+        let path = try DefaultModel.resolve(model)
+        let model = try LanguageModel(path: path)
+        for note in model.files.notes { printError("note: \(note)") }
+        let tokenizer = try model.tokenizer()
+        signal(SIGINT) { _ in interrupted.store(true, ordering: .relaxed) }
+        defer { signal(SIGINT, SIG_DFL) }
+        let started = ContinuousClock.now
+        let result = try Perplexity.run(model: model, tokenizer: tokenizer, text: text, context: context, chunks: chunks,
+                                        threads: threads, kernels: kernelChoice,
+                                        shouldStop: { interrupted.load(ordering: .relaxed) }) { partial in
+            if !json { writeOut(String(format: "[%d]%.4f,", partial.chunks, partial.perplexity)) }
+        }
+        let seconds = Double((ContinuousClock.now - started).components.seconds)
+        if json {
+            let object = JSONValue.object([
+                "model": .string((path as NSString).lastPathComponent), "ppl": .number(result.perplexity),
+                "ppl_error": .number(result.perplexityError), "bits_per_byte": .number(result.bitsPerByte),
+                "tokens_scored": .number(Double(result.tokensScored)), "bytes_scored": .number(Double(result.bytesScored)),
+                "chunks": .number(Double(result.chunks)), "ctx": .number(Double(context)),
+                "interrupted": .bool(interrupted.load(ordering: .relaxed)),
+            ])
+            print(object.serialized)
+            return
+        }
+        writeOut("\n")
+        if interrupted.load(ordering: .relaxed) { print("interrupted: the figures below cover the first \(result.chunks) chunks") }
+        print(String(format: "Final estimate: PPL = %.4f +/- %.5f", result.perplexity, result.perplexityError))
+        print(String(format: "bits per byte: %.4f (%d tokens scored, %d bytes, %d chunks of %d, %.0f s)", result.bitsPerByte,
+                     result.tokensScored, result.bytesScored, result.chunks, context, seconds))
+    }
+}
