@@ -30,6 +30,9 @@ struct PerplexityCommand: ParsableCommand {
     @Option(help: "Chunks to score at most (default: all the text holds).")
     var chunks: Int?
 
+    @Flag(name: .customLong("sliding-window"), help: "Score the whole text as one sequence: each token from all the context the model keeps (a sliding-window model's last W tokens, past its context length). -c and --chunks do not apply.")
+    var document = false
+
     @Option(name: [.customShort("t"), .long], help: "Threads (default: physical cores).")
     var threads: Int?
 
@@ -50,18 +53,23 @@ struct PerplexityCommand: ParsableCommand {
         signal(SIGINT) { _ in interrupted.store(true, ordering: .relaxed) }
         defer { signal(SIGINT, SIG_DFL) }
         let started = ContinuousClock.now
-        let result = try Perplexity.run(model: model, tokenizer: tokenizer, text: text, context: context, chunks: chunks,
-                                        threads: threads, kernels: kernelChoice,
-                                        shouldStop: { interrupted.load(ordering: .relaxed) }) { partial in
+        let show: (PerplexityResult) -> Void = { partial in
             if !json { writeOut(String(format: "[%d]%.4f,", partial.chunks, partial.perplexity)) }
         }
+        let result = document
+            ? try Perplexity.runDocument(model: model, tokenizer: tokenizer, tokens: tokenizer.encode(text), threads: threads,
+                                         kernels: kernelChoice, shouldStop: { interrupted.load(ordering: .relaxed) }, progress: show)
+            : try Perplexity.run(model: model, tokenizer: tokenizer, text: text, context: context, chunks: chunks,
+                                 threads: threads, kernels: kernelChoice, shouldStop: { interrupted.load(ordering: .relaxed) },
+                                 progress: show)
         let seconds = Double((ContinuousClock.now - started).components.seconds)
         if json {
             let object = JSONValue.object([
                 "model": .string((path as NSString).lastPathComponent), "ppl": .number(result.perplexity),
                 "ppl_error": .number(result.perplexityError), "bits_per_byte": .number(result.bitsPerByte),
                 "tokens_scored": .number(Double(result.tokensScored)), "bytes_scored": .number(Double(result.bytesScored)),
-                "chunks": .number(Double(result.chunks)), "ctx": .number(Double(context)),
+                "chunks": .number(Double(result.chunks)), "ctx": .number(Double(document ? result.context : context)),
+                "mode": .string(document ? "document" : "chunks"),
                 "interrupted": .bool(interrupted.load(ordering: .relaxed)),
             ])
             print(object.serialized)
@@ -70,7 +78,8 @@ struct PerplexityCommand: ParsableCommand {
         writeOut("\n")
         if interrupted.load(ordering: .relaxed) { print("interrupted: the figures below cover the first \(result.chunks) chunks") }
         print(String(format: "Final estimate: PPL = %.4f +/- %.5f", result.perplexity, result.perplexityError))
-        print(String(format: "bits per byte: %.4f (%d tokens scored, %d bytes, %d chunks of %d, %.0f s)", result.bitsPerByte,
-                     result.tokensScored, result.bytesScored, result.chunks, context, seconds))
+        let shape = document ? "one sequence of \(result.context) tokens" : "\(result.chunks) chunks of \(context)"
+        print(String(format: "bits per byte: %.4f (%d tokens scored, %d bytes, %@, %.0f s)", result.bitsPerByte,
+                     result.tokensScored, result.bytesScored, shape, seconds))
     }
 }

@@ -53,4 +53,28 @@ import Testing
             try Perplexity.run(model: model, tokenizer: tokenizer, tokens: tokens, context: 32, chunks: nil, threads: 1)
         }
     }
+
+    /// Document mode: one sequence through Mistral's rolling cache, past the context length (100
+    /// tokens, W = 8, context 64): the −ln p of every position as `evaluateAll` gives them; a model
+    /// without a window refuses a document longer than its context.
+    @Test func documentModeRunsPastTheContext() throws {
+        let model = try LanguageModel(path: Fixtures.model("tiny-mistral-q8_0.gguf"))
+        #expect(model.config.slidingWindow == 8 && model.config.contextLength < 100)
+        let tokenizer = try Tokenizer.load(path: Fixtures.tokenizer("mistral-v1-tokenizer.gguf"))
+        var rng = KernelTests.RNG(state: 8)
+        let tokens = [1] + (0..<99).map { _ in 3 + Int(rng.next() % 317) }
+        let result = try Perplexity.runDocument(model: model, tokenizer: tokenizer, tokens: tokens, threads: 1, piece: 30)
+        let rows = try InferenceContext(model: model).evaluateAll(tokens)
+        var nll = 0.0
+        for i in 0..<(tokens.count - 1) {
+            let row = rows[i].map(Double.init), top = row.max()!
+            nll += top + Foundation.log(row.map { Foundation.exp($0 - top) }.reduce(0, +)) - row[tokens[i + 1]]
+        }
+        #expect(result.tokensScored == 99 && result.chunks == 4 && result.running.count == 4)
+        #expect(abs(result.nll - nll) < 1e-4 * nll)
+        let llama = try LanguageModel(path: Fixtures.model("tiny-llama-hf"))
+        #expect(throws: BoraError.self) {
+            try Perplexity.runDocument(model: llama, tokenizer: tokenizer, tokens: Array(tokens.prefix(100)).map { $0 % 256 }, threads: 1)
+        }
+    }
 }

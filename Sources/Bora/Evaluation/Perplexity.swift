@@ -89,6 +89,43 @@ package enum Perplexity {
         return result
     }
 
+    /// A whole document as one sequence: every token after the first predicted from all the
+    /// context the model keeps — for a sliding-window model the last W tokens, however long the
+    /// document (its rolling cache), which chunked perplexity cannot show. Models without a window
+    /// need the document to fit their context. `context` in the result is the document's length.
+    package static func runDocument(model: LanguageModel, tokenizer: Tokenizer, tokens: [Int], threads: Int?,
+                                    kernels: KernelChoice = .fast, piece: Int = 4096,
+                                    shouldStop: () -> Bool = { false },
+                                    progress: (PerplexityResult) -> Void = { _ in }) throws(BoraError) -> PerplexityResult {
+        guard tokens.count >= 2 else { throw .invalidArgument("the document has \(tokens.count) tokens; scoring needs at least 2") }
+        let c = model.config
+        if c.slidingWindow == nil, tokens.count > c.contextLength {
+            throw .invalidArgument("the document has \(tokens.count) tokens but the model, which has no sliding window, holds \(c.contextLength): score it in chunks (-c)")
+        }
+        let evaluation = try InferenceContext(model: model, options: ContextOptions(
+            maxContext: c.slidingWindow == nil ? tokens.count : nil, threads: threads, kernels: kernels))
+        var result = PerplexityResult()
+        result.context = tokens.count
+        var start = 0
+        while start < tokens.count - 1, !shouldStop() {
+            let end = min(start + piece, tokens.count)
+            try evaluation.evaluate(Array(tokens[start..<end]), logitsFrom: 0) { index, logits in
+                let position = start + index
+                guard position < tokens.count - 1 else { return }
+                let v = -logSoftmax(logits, at: tokens[position + 1])
+                result.nll += v
+                result.nll2 += v * v
+                result.tokensScored += 1
+            }
+            result.chunks += 1
+            result.bytesScored = tokenizer.decode(Array(tokens[1..<min(end + 1, tokens.count)])).utf8.count
+            result.running.append(result.perplexity)
+            progress(result)
+            start = end
+        }
+        return result
+    }
+
     /// ln softmax(logits)[target], as llama.cpp's perplexity tool computes it: exp in F32, sum in double.
     static func logSoftmax(_ logits: UnsafeBufferPointer<Float>, at target: Int) -> Double {
         var maximum = logits[0]
