@@ -1,0 +1,81 @@
+import ArgumentParser
+import Bora
+import Foundation
+import Synchronization
+
+/// Set by SIGINT during an evaluation: it stops after its task and prints what it has.
+private let evalInterrupted = Atomic<Bool>(false)
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Score multiple-choice tasks by log-likelihood (acc, acc_norm, llama.cpp's per-token HellaSwag score).",
+        discussion: """
+            Task files: JSONL, one {"context", "choices", "gold"} per line, or llama.cpp's HellaSwag text \
+            format (6 lines per task: context, gold index, 4 endings). Each choice is scored as \
+            lm-evaluation-harness does: context + " " + choice, continuation = the tokens after the \
+            context's. acc takes the largest sum of log-probabilities, acc_norm that sum over the \
+            choice's characters, acc_per_token the largest mean over the tokens after the prefix all \
+            choices share (llama-perplexity --hellaswag). 0-shot. Ctrl-C prints the result so far.
+            """)
+
+    @Argument(help: "Model: a GGUF file, a Hugging Face folder or a Mistral folder (default: SmolLM2-135M-Instruct).")
+    var model: String?
+
+    @Option(help: "The task file.")
+    var task: String
+
+    @Option(help: "Score the first N tasks only.")
+    var limit: Int?
+
+    @Option(name: [.customShort("t"), .long], help: "Threads (default: physical cores).")
+    var threads: Int?
+
+    @Flag(help: "Print each task's gold index, the per-token means of its choices and the choice they pick.")
+    var verbose = false
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func run() throws {
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        let (format, all) = try ChoiceTask.read(path: task)
+        guard !all.isEmpty else { throw ValidationError("\(task) holds no tasks") }
+        let tasks = Array(all.prefix(limit ?? all.count))
+        let path = try DefaultModel.resolve(model)
+        let model = try LanguageModel(path: path)
+        for note in model.files.notes { printError("note: \(note)") }
+        signal(SIGINT) { _ in evalInterrupted.store(true, ordering: .relaxed) }
+        defer { signal(SIGINT, SIG_DFL) }
+        let tty = isatty(2) != 0
+        let result = try MultipleChoice.score(model: model, tokenizer: model.tokenizer(), tasks: tasks, threads: threads,
+                                              shouldStop: { evalInterrupted.load(ordering: .relaxed) }) { partial in
+            if tty && !json { printError("\r\(partial.tasks)/\(tasks.count) tasks, acc \(String(format: "%.4f", partial.acc.value))", newline: false) }
+        }
+        if tty && !json { printError("\r\u{1B}[2K", newline: false) }
+        if json {
+            let object = JSONValue.object([
+                "model": .string((path as NSString).lastPathComponent), "format": .string(format), "shots": .number(0),
+                "tasks": .number(Double(result.tasks)),
+                "acc": .number(result.acc.value), "acc_stderr": .number(result.acc.error),
+                "acc_norm": .number(result.accNorm.value), "acc_norm_stderr": .number(result.accNorm.error),
+                "acc_per_token": .number(result.accPerToken.value), "acc_per_token_stderr": .number(result.accPerToken.error),
+                "interrupted": .bool(evalInterrupted.load(ordering: .relaxed)),
+            ])
+            print(object.serialized)
+            return
+        }
+        if verbose {
+            for (i, scores) in result.scores.enumerated() {
+                let means = scores.map { String(format: "%.4f", $0.mean) }.joined(separator: " ")
+                let pick = scores.indices.max { scores[$0].mean < scores[$1].mean || (scores[$0].mean == scores[$1].mean && $0 > $1) }!
+                print("task \(i + 1): gold \(tasks[i].gold), per-token means \(means), picks \(pick)")
+            }
+        }
+        if evalInterrupted.load(ordering: .relaxed) { print("interrupted: the figures below cover the first \(result.tasks) tasks") }
+        print("\((task as NSString).lastPathComponent): \(result.tasks) tasks, format \(format), 0-shot")
+        for (name, x) in [("acc", result.acc), ("acc_norm", result.accNorm), ("acc_per_token", result.accPerToken)] {
+            print(name.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: "%.4f ± %.4f", x.value, x.error))
+        }
+    }
+}
