@@ -20,15 +20,8 @@ import statistics
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BORA = os.path.join(ROOT, ".build", "release", "bora")
+from benchcommon import BORA, llama_tool
 
-
-def cache_dir():
-    if os.environ.get("BORA_CACHE"):
-        return os.environ["BORA_CACHE"]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "bora")
 
 
 def llama(tool, path, args, counts):
@@ -60,7 +53,7 @@ def main():
     parser.add_argument("--npl", default="1,2,4,8")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--bora", default=BORA)
-    parser.add_argument("--batched-bench", default=os.path.join(cache_dir(), "llama.cpp", "build", "bin", "llama-batched-bench"))
+    parser.add_argument("--batched-bench", default=llama_tool("llama-batched-bench"))
     args = parser.parse_args()
     counts = [int(c) for c in args.npl.split(",")]
     if not os.path.exists(args.batched_bench):

@@ -20,15 +20,8 @@ import statistics
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BORA = os.path.join(ROOT, ".build", "release", "bora")
+from benchcommon import BORA, llama_tool
 
-
-def cache_dir():
-    if os.environ.get("BORA_CACHE"):
-        return os.environ["BORA_CACHE"]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "bora")
 
 
 def test_name(p, n, d):
@@ -67,7 +60,7 @@ def main():
     parser.add_argument("-d", "--depth", default="0", help="comma-separated depths")
     parser.add_argument("-r", "--reps", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--llama-bench", default=os.path.join(cache_dir(), "llama.cpp", "build", "bin", "llama-bench"))
+    parser.add_argument("--llama-bench", default=llama_tool("llama-bench"))
     parser.add_argument("--baseline", help="another bora binary (an earlier build) to run in the same rounds")
     args = parser.parse_args()
     if not os.path.exists(BORA):

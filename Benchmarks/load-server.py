@@ -22,17 +22,10 @@ import time
 
 import requests
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BORA = os.path.join(ROOT, ".build", "release", "bora")
+from benchcommon import BORA, llama_tool
 TOPICS = ["the sea", "mountains", "the moon", "bread", "rivers", "owls", "glass", "trains", "music", "snow", "maps", "bees",
           "copper", "clocks", "rain", "salt"]
 
-
-def cache_dir():
-    if os.environ.get("BORA_CACHE"):
-        return os.environ["BORA_CACHE"]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "bora")
 
 
 def free_port():
@@ -117,7 +110,7 @@ def main():
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--bora", default=BORA)
-    parser.add_argument("--llama-server", default=os.path.join(cache_dir(), "llama.cpp", "build", "bin", "llama-server"))
+    parser.add_argument("--llama-server", default=llama_tool("llama-server"))
     args = parser.parse_args()
     if not os.path.exists(args.llama_server):
         sys.exit(f"no llama-server at {args.llama_server}: run Tools/make_bench_files.py first")

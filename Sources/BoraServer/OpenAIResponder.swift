@@ -37,8 +37,7 @@ struct OpenAIResponder: HTTPResponder {
     func respond(to request: Request, context: Context) async throws -> Response {
         let started = ContinuousClock.now
         let path = request.uri.path
-        var endpoint = Self.routes[path] != nil || path.hasPrefix("/v1/models/") ? path : "other"
-        if path.hasPrefix("/v1/models/") { endpoint = "/v1/models" }
+        let endpoint = path.hasPrefix("/v1/models/") ? "/v1/models" : Self.routes[path] != nil ? path : "other"
         var response = await route(request, path: path, context: context)
         if let origin = options.corsOrigin {
             response.headers[.accessControlAllowOrigin] = origin
@@ -48,7 +47,7 @@ struct OpenAIResponder: HTTPResponder {
             }
         }
         state.metrics.withLock { $0 }?.request(endpoint: endpoint, status: Int(response.status.code))
-        logger.info("\(request.method) \(path) \(response.status.code) \(String(format: "%.3f", seconds(ContinuousClock.now - started))) s")
+        logger.info("\(request.method) \(path) \(response.status.code) \(String(format: "%.3f", (ContinuousClock.now - started).seconds)) s")
         return response
     }
 
@@ -166,7 +165,7 @@ struct OpenAIResponder: HTTPResponder {
         let created = Int(Date().timeIntervalSince1970)
         let timing = TokenTiming(arrived: arrived, metrics: state.metrics.withLock { $0 })
         if request.stream {
-            let echo = request.echo ? echoText(request, promptTokens, engine.tokenizer) : nil
+            let echo = engine.echoText(for: request, tokens: promptTokens)
             let stream = StreamWriter(request: request, id: id, created: created, model: modelName, fingerprint: fingerprint,
                                       tokenizer: engine.tokenizer, echo: echo, metrics: state.metrics.withLock { $0 }, logger: logger,
                                       logPrompts: options.logPrompts)
@@ -176,38 +175,19 @@ struct OpenAIResponder: HTTPResponder {
                                 try await stream.write(events, to: &writer, timing: timing, watch: watch)
                             })
         }
-        var result = APICompletion()
-        if request.echo { result.promptText = echoText(request, promptTokens, engine.tokenizer) }
-        do {
-            for try await event in submission.stream {
-                switch event {
-                case .token(let t):
-                    timing.token()
-                    result.tokens.append(t)
-                case .text(let s): result.text += s
-                case .finished(let s): result.stats = s
-                }
-            }
+        let result: APICompletion
+        do throws(APIError) {
+            result = try await APICompletion.collect(submission.stream, for: request, echo: engine.echoText(for: request, tokens: promptTokens),
+                                                     onToken: timing.token)
         } catch {
             watch.finished()
-            return self.error(APIError.from(error, promptParam: chat ? "messages" : "prompt"))
+            return self.error(error)
         }
         watch.finished()
         state.metrics.withLock { $0 }?.finished(promptTokens: result.stats.promptTokens, generated: result.stats.generatedTokens)
         if options.logPrompts { logger.info("answer: \(String(reflecting: result.text))") }
-        var object = APIResponse.body(request, result, id: id, created: created, model: modelName, tokenizer: engine.tokenizer)
-        if case .object(var members, var keys) = object {
-            members["system_fingerprint"] = .string(fingerprint)
-            keys.insert("system_fingerprint", at: min(4, keys.count))
-            object = .object(members, keys: keys)
-        }
-        return json(object)
-    }
-
-    /// The prompt as `echo` returns it: the text given, or the ids' text.
-    private func echoText(_ request: APIRequest, _ tokens: [Int], _ tokenizer: Tokenizer) -> String {
-        if case .text(let text) = request.input { return text }
-        return tokenizer.decode(tokens)
+        return json(APIResponse.body(request, result, id: id, created: created, model: modelName, fingerprint: fingerprint,
+                                     tokenizer: engine.tokenizer))
     }
 
     // MARK: Tokenizer routes (llama-server's shapes)
@@ -382,8 +362,6 @@ struct StreamWriter: Sendable {
         return envelope(choices: [.object(["index": .number(0), "text": .string(text), "logprobs": logprobs, "finish_reason": finish ?? .null])])
     }
 }
-
-func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
 
 /// FNV-1a, stable across runs (Swift's hashValue is seeded per process).
 func stableHash(_ s: String) -> UInt64 {

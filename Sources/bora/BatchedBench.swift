@@ -69,11 +69,7 @@ extension BenchCommand {
             }
         }
         let name = (path as NSString).lastPathComponent
-        func stats(_ samples: [Double]) -> (mean: Double, stddev: Double) {
-            let m = samples.reduce(0, +) / Double(samples.count)
-            guard samples.count > 1 else { return (m, 0) }
-            return (m, (samples.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(samples.count - 1)).squareRoot())
-        }
+        let stats = Self.statistics
         if json {
             let object: [String: Any] = [
                 "model": name, "file_bytes": model.files.tensors.fileBytes, "kernels": kernelChoice.rawValue,
@@ -145,16 +141,15 @@ extension BenchCommand {
                 try await group.waitForAll()
                 return (start, end)
             }
-            func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
             var during: [Double] = [], before: [Double] = []
             for stream in times.all {
                 for (a, b) in zip(stream, stream.dropFirst()) {
-                    if b <= joinStart { before.append(seconds(b - a)) } else if a < joinEnd { during.append(seconds(b - a)) }
+                    if b <= joinStart { before.append((b - a).seconds) } else if a < joinEnd { during.append((b - a).seconds) }
                 }
             }
             let worst = during.max() ?? 0
             let median = before.sorted()[before.count / 2]
-            let read = seconds(joinEnd - joinStart)
+            let read = (joinEnd - joinStart).seconds
             records.append(["parallel": n, "join_prompt": joinPrompt, "step_tokens": stepTokens, "join_seconds": read,
                             "worst_gap_seconds": worst, "median_gap_seconds": median])
             if !json {

@@ -49,12 +49,15 @@ struct BenchCommand: AsyncParsableCommand {
         let generated: Int
         let depth: Int
         let samples: [Double]
-        var mean: Double { samples.reduce(0, +) / Double(samples.count) }
-        var standardDeviation: Double {
-            guard samples.count > 1 else { return 0 }
-            let m = mean
-            return (samples.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(samples.count - 1)).squareRoot()
-        }
+        var mean: Double { BenchCommand.statistics(samples).mean }
+        var standardDeviation: Double { BenchCommand.statistics(samples).stddev }
+    }
+
+    /// Mean and sample standard deviation (0 for one sample).
+    static func statistics(_ samples: [Double]) -> (mean: Double, stddev: Double) {
+        let m = samples.reduce(0, +) / Double(samples.count)
+        guard samples.count > 1 else { return (m, 0) }
+        return (m, (samples.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(samples.count - 1)).squareRoot())
     }
 
     /// A comma-separated list of counts ≥ 0 (≥ 1 where zero means nothing).
@@ -96,8 +99,7 @@ struct BenchCommand: AsyncParsableCommand {
         func measure(_ body: () throws -> Void) rethrows -> Double {
             let start = ContinuousClock.now
             try body()
-            let d = ContinuousClock.now - start
-            return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+            return (ContinuousClock.now - start).seconds
         }
         var results: [Result] = []
         for depth in depthList {

@@ -1,10 +1,6 @@
 import ArgumentParser
 import Bora
 import Foundation
-import Synchronization
-
-/// Set by SIGINT during an evaluation: it stops after its task and prints what it has.
-private let evalInterrupted = Atomic<Bool>(false)
 
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -45,11 +41,11 @@ struct EvalCommand: ParsableCommand {
         let path = try DefaultModel.resolve(model)
         let model = try LanguageModel(path: path)
         for note in model.files.notes { printError("note: \(note)") }
-        signal(SIGINT) { _ in evalInterrupted.store(true, ordering: .relaxed) }
-        defer { signal(SIGINT, SIG_DFL) }
+        Interruption.catchSIGINT()
+        defer { Interruption.release() }
         let tty = isatty(2) != 0
         let result = try MultipleChoice.score(model: model, tokenizer: model.tokenizer(), tasks: tasks, threads: threads,
-                                              shouldStop: { evalInterrupted.load(ordering: .relaxed) }) { partial in
+                                              shouldStop: { Interruption.requested }) { partial in
             if tty && !json { printError("\r\(partial.tasks)/\(tasks.count) tasks, acc \(String(format: "%.4f", partial.acc.value))", newline: false) }
         }
         if tty && !json { printError("\r\u{1B}[2K", newline: false) }
@@ -60,7 +56,7 @@ struct EvalCommand: ParsableCommand {
                 "acc": .number(result.acc.value), "acc_stderr": .number(result.acc.error),
                 "acc_norm": .number(result.accNorm.value), "acc_norm_stderr": .number(result.accNorm.error),
                 "acc_per_token": .number(result.accPerToken.value), "acc_per_token_stderr": .number(result.accPerToken.error),
-                "interrupted": .bool(evalInterrupted.load(ordering: .relaxed)),
+                "interrupted": .bool(Interruption.requested),
             ])
             print(object.serialized)
             return
@@ -72,7 +68,7 @@ struct EvalCommand: ParsableCommand {
                 print("task \(i + 1): gold \(tasks[i].gold), per-token means \(means), picks \(pick)")
             }
         }
-        if evalInterrupted.load(ordering: .relaxed) { print("interrupted: the figures below cover the first \(result.tasks) tasks") }
+        if Interruption.requested { print("interrupted: the figures below cover the first \(result.tasks) tasks") }
         print("\((task as NSString).lastPathComponent): \(result.tasks) tasks, format \(format), 0-shot")
         for (name, x) in [("acc", result.acc), ("acc_norm", result.accNorm), ("acc_per_token", result.accPerToken)] {
             print(name.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: "%.4f ± %.4f", x.value, x.error))

@@ -1,10 +1,6 @@
 import ArgumentParser
 import Bora
 import Foundation
-import Synchronization
-
-/// Set by SIGINT during a perplexity run: the run stops after its chunk and prints what it has.
-private let interrupted = Atomic<Bool>(false)
 
 struct PerplexityCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -50,17 +46,17 @@ struct PerplexityCommand: ParsableCommand {
         let model = try LanguageModel(path: path)
         for note in model.files.notes { printError("note: \(note)") }
         let tokenizer = try model.tokenizer()
-        signal(SIGINT) { _ in interrupted.store(true, ordering: .relaxed) }
-        defer { signal(SIGINT, SIG_DFL) }
+        Interruption.catchSIGINT()
+        defer { Interruption.release() }
         let started = ContinuousClock.now
         let show: (PerplexityResult) -> Void = { partial in
             if !json { writeOut(String(format: "[%d]%.4f,", partial.chunks, partial.perplexity)) }
         }
         let result = document
             ? try Perplexity.runDocument(model: model, tokenizer: tokenizer, tokens: tokenizer.encode(text), threads: threads,
-                                         kernels: kernelChoice, shouldStop: { interrupted.load(ordering: .relaxed) }, progress: show)
+                                         kernels: kernelChoice, shouldStop: { Interruption.requested }, progress: show)
             : try Perplexity.run(model: model, tokenizer: tokenizer, text: text, context: context, chunks: chunks,
-                                 threads: threads, kernels: kernelChoice, shouldStop: { interrupted.load(ordering: .relaxed) },
+                                 threads: threads, kernels: kernelChoice, shouldStop: { Interruption.requested },
                                  progress: show)
         let seconds = Double((ContinuousClock.now - started).components.seconds)
         if json {
@@ -70,13 +66,13 @@ struct PerplexityCommand: ParsableCommand {
                 "tokens_scored": .number(Double(result.tokensScored)), "bytes_scored": .number(Double(result.bytesScored)),
                 "chunks": .number(Double(result.chunks)), "ctx": .number(Double(document ? result.context : context)),
                 "mode": .string(document ? "document" : "chunks"),
-                "interrupted": .bool(interrupted.load(ordering: .relaxed)),
+                "interrupted": .bool(Interruption.requested),
             ])
             print(object.serialized)
             return
         }
         writeOut("\n")
-        if interrupted.load(ordering: .relaxed) { print("interrupted: the figures below cover the first \(result.chunks) chunks") }
+        if Interruption.requested { print("interrupted: the figures below cover the first \(result.chunks) chunks") }
         print(String(format: "Final estimate: PPL = %.4f +/- %.5f", result.perplexity, result.perplexityError))
         let shape = document ? "one sequence of \(result.context) tokens" : "\(result.chunks) chunks of \(context)"
         print(String(format: "bits per byte: %.4f (%d tokens scored, %d bytes, %@, %.0f s)", result.bitsPerByte,

@@ -67,7 +67,7 @@ struct TokenizeCommand: ParsableCommand {
                 let start = ContinuousClock.now
                 ids = tokenizer.encode(input, addSpecialTokens: !noSpecialTokens, parseSpecial: parseSpecial)
                 let elapsed = ContinuousClock.now - start
-                best = min(best, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+                best = min(best, elapsed.seconds)
             }
             let megabytes = Double(input.utf8.count) / 1_000_000
             FileHandle.standardError.write(Data(String(format: "encoded %.2f MB into %d tokens: best %.3f s, %.2f MB/s\n", megabytes, ids.count, best, megabytes / best).utf8))

@@ -29,17 +29,36 @@ extension Engine {
         }
     }
 
+    /// The prompt as a request with `echo` gets it back: the text given, or the ids' text.
+    package func echoText(for request: APIRequest, tokens: [Int]) -> String? {
+        guard request.echo else { return nil }
+        if case .text(let text) = request.input { return text }
+        return tokenizer.decode(tokens)
+    }
+
     /// Runs a request to its end and collects the answer.
     package func complete(_ request: APIRequest) async throws(APIError) -> APICompletion {
         let (tokens, startOfText) = try prompt(for: request)
-        var result = APICompletion()
-        if request.echo {
-            if case .text(let text) = request.input { result.promptText = text } else { result.promptText = tokenizer.decode(tokens) }
+        let stream: AsyncThrowingStream<GenerationEvent, Error>
+        do throws(BoraError) { stream = try submit(tokens: tokens, parameters: request.parameters, startOfText: startOfText) } catch {
+            throw APIError.from(error, promptParam: request.isChat ? "messages" : "prompt")
         }
+        return try await APICompletion.collect(stream, for: request, echo: echoText(for: request, tokens: tokens))
+    }
+}
+
+extension APICompletion {
+    /// Reads a request's events to the end; `onToken` is told of each token as it arrives.
+    package static func collect(_ stream: AsyncThrowingStream<GenerationEvent, Error>, for request: APIRequest, echo: String?,
+                                onToken: () -> Void = {}) async throws(APIError) -> APICompletion {
+        var result = APICompletion()
+        result.promptText = echo
         do {
-            for try await event in generate(tokens: tokens, parameters: request.parameters, startOfText: startOfText) {
+            for try await event in stream {
                 switch event {
-                case .token(let t): result.tokens.append(t)
+                case .token(let t):
+                    onToken()
+                    result.tokens.append(t)
                 case .text(let s): result.text += s
                 case .finished(let s): result.stats = s
                 }
@@ -74,7 +93,8 @@ package enum APIResponse {
     }
 
     /// The `chat.completion` or `text_completion` object of a finished request.
-    package static func body(_ request: APIRequest, _ c: APICompletion, id: String, created: Int, model: String, tokenizer: Tokenizer) -> JSONValue {
+    package static func body(_ request: APIRequest, _ c: APICompletion, id: String, created: Int, model: String,
+                             fingerprint: String? = nil, tokenizer: Tokenizer) -> JSONValue {
         let finish = JSONValue.string(finishReason(c.stats.stopReason))
         let choice: JSONValue
         if request.isChat {
@@ -91,11 +111,13 @@ package enum APIResponse {
                 "finish_reason": finish,
             ])
         }
-        return .object([
-            "id": .string(id), "object": .string(request.isChat ? "chat.completion" : "text_completion"),
-            "created": .number(Double(created)), "model": .string(model),
-            "choices": .array([choice]), "usage": usage(c.stats),
-        ])
+        var pairs: [(String, JSONValue)] = [
+            ("id", .string(id)), ("object", .string(request.isChat ? "chat.completion" : "text_completion")),
+            ("created", .number(Double(created))), ("model", .string(model)),
+        ]
+        if let fingerprint { pairs.append(("system_fingerprint", .string(fingerprint))) }
+        pairs += [("choices", .array([choice])), ("usage", usage(c.stats))]
+        return .object(Dictionary(uniqueKeysWithValues: pairs), keys: pairs.map { $0.0 })
     }
 
     /// A token's text as the API shows it (its piece, special tokens included), and its UTF-8 bytes.

@@ -290,12 +290,3 @@ package struct StepReport: Sendable {
     /// Wall time of the step: the forward pass and every sequence's sampling.
     package var seconds = 0.0
 }
-
-extension KVCache {
-    /// How many leading tokens of `prompt` a cache holding `cached` can keep (at least the prompt's
-    /// last token is evaluated again, for its logits); 0 when the cache cannot be cut back that far.
-    func reusablePrefix(cached: [Int], prompt: [Int]) -> Int {
-        let common = min(zip(cached, prompt).prefix { $0 == $1 }.count, prompt.count - 1)
-        return canCut(length: cached.count, to: common) ? common : 0
-    }
-}

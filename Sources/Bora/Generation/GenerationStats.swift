@@ -28,10 +28,12 @@ public struct GenerationStats: Sendable, Equatable {
     public var generationTokensPerSecond: Double { generationSeconds > 0 ? Double(max(generatedTokens - 1, 0)) / generationSeconds : 0 }
 }
 
+extension Duration {
+    /// The duration in seconds.
+    package var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}
+
 extension ContinuousClock.Instant {
     /// Seconds from `self` to now.
-    var secondsElapsed: Double {
-        let d = ContinuousClock.now - self
-        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-    }
+    var secondsElapsed: Double { (ContinuousClock.now - self).seconds }
 }

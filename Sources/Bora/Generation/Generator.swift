@@ -67,34 +67,4 @@ public final class Generator {
         }
         return sequence.stats
     }
-
-    /// log-softmax of the raw logits, and the `top` most likely tokens.
-    static func logprobs(_ logits: UnsafeBufferPointer<Float>, top: Int) -> (all: LogSoftmax, top: [TokenLogprob]) {
-        let all = LogSoftmax(logits)
-        var best: [TokenLogprob] = []
-        if top > 0 {
-            for (i, l) in logits.enumerated() where best.count < top || l > logits[best[best.count - 1].id] {
-                let entry = TokenLogprob(id: i, logprob: l - all.logNormalizer)
-                let at = best.firstIndex { logits[$0.id] < l } ?? best.count
-                best.insert(entry, at: at)
-                if best.count > top { best.removeLast() }
-            }
-        }
-        return (all, best)
-    }
-
-    struct LogSoftmax {
-        let logits: UnsafeBufferPointer<Float>
-        let logNormalizer: Float
-
-        init(_ logits: UnsafeBufferPointer<Float>) {
-            self.logits = logits
-            let maximum = logits.max() ?? 0
-            var sum = 0.0
-            for l in logits { sum += exp(Double(l - maximum)) }
-            logNormalizer = maximum + Float(log(sum))
-        }
-
-        subscript(id: Int) -> Float { logits[id] - logNormalizer }
-    }
 }

@@ -75,7 +75,7 @@ final class SequenceGeneration {
         if isCancelled { return end(.cancelled, emit: emit) }
         // Only ids the tokenizer knows: an embedding padded past it has rows no text stands for.
         let sampled = UnsafeBufferPointer(rebasing: logits[..<min(logits.count, tokenizer.vocabularySize)])
-        let logprobs = parameters.logprobs.map { Generator.logprobs(sampled, top: $0) }
+        let logprobs = parameters.logprobs.map { Self.logprobs(sampled, top: $0) }
         let token: Int
         if chain.greedy && chain.samplers.isEmpty {
             // Plain greedy: the first of the highest logits, as the chain's argmax picks it.
@@ -128,5 +128,35 @@ final class SequenceGeneration {
         stats.generationSeconds = stats.generatedTokens > 1 ? firstToken.secondsElapsed : 0
         emit(.finished(stats))
         return nil
+    }
+
+    /// log-softmax of the raw logits, and the `top` most likely tokens.
+    static func logprobs(_ logits: UnsafeBufferPointer<Float>, top: Int) -> (all: LogSoftmax, top: [TokenLogprob]) {
+        let all = LogSoftmax(logits)
+        var best: [TokenLogprob] = []
+        if top > 0 {
+            for (i, l) in logits.enumerated() where best.count < top || l > logits[best[best.count - 1].id] {
+                let entry = TokenLogprob(id: i, logprob: l - all.logNormalizer)
+                let at = best.firstIndex { logits[$0.id] < l } ?? best.count
+                best.insert(entry, at: at)
+                if best.count > top { best.removeLast() }
+            }
+        }
+        return (all, best)
+    }
+
+    struct LogSoftmax {
+        let logits: UnsafeBufferPointer<Float>
+        let logNormalizer: Float
+
+        init(_ logits: UnsafeBufferPointer<Float>) {
+            self.logits = logits
+            let maximum = logits.max() ?? 0
+            var sum = 0.0
+            for l in logits { sum += exp(Double(l - maximum)) }
+            logNormalizer = maximum + Float(log(sum))
+        }
+
+        subscript(id: Int) -> Float { logits[id] - logNormalizer }
     }
 }

@@ -67,6 +67,13 @@ extension KVCache {
         guard newLength >= 0, newLength <= length else { return false }
         return newLength == length || maximumLength != nil || length <= slotCount
     }
+
+    /// How many leading tokens of `prompt` a cache holding `cached` can keep (at least the prompt's
+    /// last token is evaluated again, for its logits); 0 when the cache cannot be cut back that far.
+    func reusablePrefix(cached: [Int], prompt: [Int]) -> Int {
+        let common = min(zip(cached, prompt).prefix { $0 == $1 }.count, prompt.count - 1)
+        return canCut(length: cached.count, to: common) ? common : 0
+    }
 }
 
 /// The cache a sequence gets, decided once from the model and the context asked for: a rolling
