@@ -1,5 +1,8 @@
-// The memory-bandwidth probe behind `bora bench`: a streaming read, the access pattern of decode.
+// The memory-bandwidth probe behind `bora bench`: a streaming read, the access pattern of decode,
+// prefetching into L2 as the decode kernels do (a plain read reaches only ~70–75% of that on Zen 4).
 #include "CBoraKernels.h"
+#include "blocks.h"
+#include "packed.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -8,6 +11,7 @@ static uint64_t read_avx2(const void *p, size_t n) {
     const __m256i *v = (const __m256i *)p;
     __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
     for (size_t i = 0; i < n / 32; i += 4) {
+        _mm_prefetch((const char *)(v + i) + BORA_PREFETCH_DISTANCE, _MM_HINT_T1);
         a = _mm256_add_epi64(a, _mm256_loadu_si256(v + i));
         b = _mm256_add_epi64(b, _mm256_loadu_si256(v + i + 1));
         c = _mm256_add_epi64(c, _mm256_loadu_si256(v + i + 2));

@@ -220,12 +220,15 @@ INLINE void gemv(const int type, const uint8_t *packed, int64_t k, int64_t g0, i
     const int64_t stride = bora_super_bytes(type) / ups;
     for (int64_t g = g0; g < g1; g++) {
         __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+        // The group's super-blocks lie end to end: prefetch along them, scales included.
+        const uint8_t *ahead = bora_unit_base(type, packed, units, g, 0) + BORA_PREFETCH_DISTANCE;
         for (int64_t j0 = 0; j0 < units; j0 += ups) {
             const uint8_t *base = bora_unit_base(type, packed, units, g, j0);
             const super_factors sf[2] = {super_scales(type, base, 0), super_scales(type, base, 1)};
             for (int64_t j = j0; j < j0 + ups; j++) {
                 const uint8_t *q = bora_unit_weights(type, base, j);
-                for (int64_t o = 0; o < stride; o += 64) _mm_prefetch((const char *)(q + 4096 + o), _MM_HINT_T0);
+                for (int64_t o = 0; o < stride; o += 64) _mm_prefetch((const char *)(ahead + o), _MM_HINT_T1);
+                ahead += stride;
                 const int32_t *x4[1] = {(const int32_t *)(xq + 32 * j)};
                 __m256i a[2], b[2];
                 unit_dots(type, 1, 2, q, 0, x4, a, b);

@@ -10,12 +10,21 @@
 #if defined(__x86_64__)
 #include "CBoraKernels.h"
 #include "blocks.h"
+#include "packed.h"
 #include <immintrin.h>
 
 #define TARGET512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma,f16c")))
 #define INLINE512 static inline __attribute__((always_inline)) TARGET512
 #define TARGET256 __attribute__((target("avx2,fma,f16c")))
 #define INLINE256 static inline __attribute__((always_inline)) TARGET256
+
+/// Decode streams each of `count` groups from byte `offset`: prefetch the line
+/// BORA_PREFETCH_DISTANCE ahead in each (packed.h), into L2.
+static inline __attribute__((always_inline)) void prefetch_groups(const uint8_t *packed, int64_t g, int count,
+                                                                  size_t group_bytes, int64_t offset) {
+    for (int z = 0; z < count; z++)
+        _mm_prefetch((const char *)(packed + (g + z) * group_bytes + offset + BORA_PREFETCH_DISTANCE), _MM_HINT_T1);
+}
 
 // ---- AVX-512: M activation rows × NZ groups of 16 weight rows ----
 
@@ -29,6 +38,7 @@ INLINE512 void tile512(const int type, const int bf16, const int M, const int NZ
         for (int64_t p = 0; p < k / 2; p++) {
             __m512i w[4];
             for (int z = 0; z < NZ; z++) w[z] = _mm512_loadu_si512(packed + (g + z) * group_bytes + 64 * p);
+            if (M == 1) prefetch_groups(packed, g, NZ, group_bytes, 64 * p);
             for (int m = 0; m < M; m++) {
                 int32_t pair;
                 memcpy(&pair, xb + (b0 + m) * k + 2 * p, 4);
@@ -45,6 +55,7 @@ INLINE512 void tile512(const int type, const int bf16, const int M, const int NZ
                 lo[z] = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
                 hi[z] = _mm512_castsi512_ps(_mm512_and_si512(v, high));
             }
+            if (M == 1) prefetch_groups(packed, g, NZ, group_bytes, 64 * p);
             for (int m = 0; m < M; m++) {
                 const __m512 x0 = _mm512_set1_ps(x[(b0 + m) * k + 2 * p]), x1 = _mm512_set1_ps(x[(b0 + m) * k + 2 * p + 1]);
                 for (int z = 0; z < NZ; z++) acc[m][z] = _mm512_fmadd_ps(hi[z], x1, _mm512_fmadd_ps(lo[z], x0, acc[m][z]));
@@ -54,6 +65,7 @@ INLINE512 void tile512(const int type, const int bf16, const int M, const int NZ
         for (int64_t e = 0; e < k; e++) {
             __m512 w[4];
             for (int z = 0; z < NZ; z++) w[z] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(packed + (g + z) * group_bytes + 32 * e)));
+            if (M == 1 && (e & 1) == 0) prefetch_groups(packed, g, NZ, group_bytes, 32 * e);
             for (int m = 0; m < M; m++) {
                 const __m512 xv = _mm512_set1_ps(x[(b0 + m) * k + e]);
                 for (int z = 0; z < NZ; z++) acc[m][z] = _mm512_fmadd_ps(w[z], xv, acc[m][z]);
@@ -113,6 +125,7 @@ INLINE256 void tile256(const int type, const int M, const int NG, const uint8_t 
                 lo[h] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
                 hi[h] = _mm256_castsi256_ps(_mm256_and_si256(v, high));
             }
+            if (M == 1) prefetch_groups(packed, g, NG, group_bytes, 64 * p);
             for (int m = 0; m < M; m++) {
                 const __m256 x0 = _mm256_set1_ps(x[(b0 + m) * k + 2 * p]), x1 = _mm256_set1_ps(x[(b0 + m) * k + 2 * p + 1]);
                 for (int h = 0; h < 2 * NG; h++) acc[m][h] = _mm256_fmadd_ps(hi[h], x1, _mm256_fmadd_ps(lo[h], x0, acc[m][h]));
@@ -123,6 +136,7 @@ INLINE256 void tile256(const int type, const int M, const int NG, const uint8_t 
             __m256 w[4];
             for (int h = 0; h < 2 * NG; h++)
                 w[h] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(packed + (g + h / 2) * group_bytes + 32 * e + 16 * (h & 1))));
+            if (M == 1 && (e & 1) == 0) prefetch_groups(packed, g, NG, group_bytes, 32 * e);
             for (int m = 0; m < M; m++) {
                 const __m256 xv = _mm256_set1_ps(x[(b0 + m) * k + e]);
                 for (int h = 0; h < 2 * NG; h++) acc[m][h] = _mm256_fmadd_ps(w[h], xv, acc[m][h]);

@@ -182,12 +182,15 @@ INLINE void gemv(const int type, const uint8_t *packed, int64_t k, int64_t g0, i
     const int64_t stride = bora_super_bytes(type) / ups;
     for (int64_t g = g0; g < g1; g++) {
         __m512 acc = _mm512_setzero_ps();
+        // The group's super-blocks lie end to end: prefetch along them, scales included.
+        const uint8_t *ahead = bora_unit_base(type, packed, units, g, 0) + BORA_PREFETCH_DISTANCE;
         for (int64_t j0 = 0; j0 < units; j0 += ups) {
             const uint8_t *base = bora_unit_base(type, packed, units, g, j0);
             const super_factors sf = super_scales(type, base);
             for (int64_t j = j0; j < j0 + ups; j++) {
                 const uint8_t *q = bora_unit_weights(type, base, j);
-                for (int64_t o = 0; o < stride; o += 64) _mm_prefetch((const char *)(q + 4096 + o), _MM_HINT_T0);
+                for (int64_t o = 0; o < stride; o += 64) _mm_prefetch((const char *)(ahead + o), _MM_HINT_T1);
+                ahead += stride;
                 __m512i ia = _mm512_setzero_si512(), ib = _mm512_setzero_si512();
                 unit_dots(type, q, (const int32_t *)(xq + 32 * j), &ia, &ib);
                 const unit_factors f = factors(type, base, j, &sf);

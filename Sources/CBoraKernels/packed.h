@@ -4,6 +4,12 @@
 
 #include <stdint.h>
 
+/// How far ahead of the weights it reads a decode product prefetches, into L2 (prefetcht1).
+/// Measured on Zen 4 (2 threads streaming 128 MB, interleaved with the plain read): prefetching
+/// 8 KB ahead into L2 reads at 96–116% of the read probe, against 59–98% for 4 KB ahead into L1
+/// (the L1 has far fewer miss buffers than the L2, so prefetches into L1 stall the stream).
+#define BORA_PREFETCH_DISTANCE 8192
+
 /// Units (32 elements of 16 rows) per super-block: 8 for the 256-element formats, else 1.
 static inline int bora_units_per_super(int type) { return bora_block_elements(type) / 32; }
 

@@ -1,4 +1,5 @@
 import CBoraKernels
+import Synchronization
 
 /// Which implementation computes matrix products.
 public enum KernelChoice: String, Sendable, CaseIterable {
@@ -164,12 +165,15 @@ public enum MatMul {
         job.bf16 = needsBF16 ? x.roundedToBF16() : nil
         job.floats = x.floats
         job.batch = x.rows
+        job.reset()
         pool.run(job)
         job.clear()
     }
 
-    /// Products of up to three matrices with the same activations, split across threads by rows
-    /// (by groups of 16 rows for repacked weights). Made once per activation buffer.
+    /// Products of up to three matrices with the same activations, dealt to threads in chunks of
+    /// rows (of groups of 16 rows for repacked weights) as threads come free: a thread slowed by
+    /// the system takes fewer chunks instead of holding the others at the barrier. Which thread
+    /// computes a row never changes its bits. Made once per activation buffer.
     final class ProductJob: ParallelJob {
         private var weights: (WeightMatrix?, WeightMatrix?, WeightMatrix?) = (nil, nil, nil)
         private var outputs: (UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?) = (nil, nil, nil)
@@ -178,6 +182,11 @@ public enum MatMul {
         var floats: UnsafePointer<Float>?
         var bf16: UnsafePointer<UInt16>?
         var batch = 0
+        /// The next chunk to take, counted over all matrices of the job.
+        private let nextChunk = Atomic<Int>(0)
+        /// Chunks per thread: enough that uneven threads even out, few enough that each chunk is a
+        /// long contiguous stream of weights (≥ 2 groups, so the kernels' two-group tiles apply).
+        private static let chunksPerThread = 8
 
         func set(_ index: Int, weights w: WeightMatrix, output: UnsafeMutablePointer<Float>) {
             switch index {
@@ -187,46 +196,79 @@ public enum MatMul {
             }
         }
 
+        /// Call before each run.
+        func reset() { nextChunk.store(0, ordering: .relaxed) }
+
         func clear() {
             weights = (nil, nil, nil)
             count = 0
         }
 
-        func execute(thread: Int, threads: Int) {
-            if count > 0, let w = weights.0, let out = outputs.0 { run(w, out, thread: thread, threads: threads) }
-            if count > 1, let w = weights.1, let out = outputs.1 { run(w, out, thread: thread, threads: threads) }
-            if count > 2, let w = weights.2, let out = outputs.2 { run(w, out, thread: thread, threads: threads) }
+        private func matrix(_ i: Int) -> (WeightMatrix, UnsafeMutablePointer<Float>)? {
+            switch i {
+            case 0: if let w = weights.0, let o = outputs.0 { return (w, o) }
+            case 1: if let w = weights.1, let o = outputs.1 { return (w, o) }
+            default: if let w = weights.2, let o = outputs.2 { return (w, o) }
+            }
+            return nil
         }
 
-        private func run(_ w: WeightMatrix, _ out: UnsafeMutablePointer<Float>, thread: Int, threads: Int) {
+        /// How `w` is cut: units (groups of 16 rows, or rows in multiples of `rowGranularity`),
+        /// units per chunk, and chunks (one more for rows past the last packed group).
+        private func plan(_ w: WeightMatrix, threads: Int) -> (units: Int, perChunk: Int, chunks: Int) {
+            let groups = w.dtype.isQuantized ? (quantized == nil ? nil : w.packed?.groups) : (floats == nil ? nil : w.packed?.groups)
+            let units = groups ?? (w.rows + MatMul.rowGranularity - 1) / MatMul.rowGranularity
+            var perChunk = max(2, units / max(1, threads * Self.chunksPerThread))
+            perChunk += perChunk & 1
+            let tail = groups.map { 16 * $0 < w.rows } == true ? 1 : 0
+            return (units, perChunk, (units + perChunk - 1) / perChunk + tail)
+        }
+
+        func execute(thread: Int, threads: Int) {
+            // Chunk c of the job: matrix i's chunks follow matrix i − 1's.
+            var i = 0, first = 0
+            guard var current = matrix(0) else { return }
+            var cut = plan(current.0, threads: threads)
+            while true {
+                let c = nextChunk.wrappingAdd(1, ordering: .relaxed).oldValue
+                while c >= first + cut.chunks {
+                    first += cut.chunks
+                    i += 1
+                    guard i < count, let next = matrix(i) else { return }
+                    current = next
+                    cut = plan(current.0, threads: threads)
+                }
+                let start = (c - first) * cut.perChunk
+                run(current.0, current.1, units: start < cut.units ? start..<min(cut.units, start + cut.perChunk) : nil)
+            }
+        }
+
+        /// Units `units` of `w` (nil: the rows after the last packed group).
+        private func run(_ w: WeightMatrix, _ out: UnsafeMutablePointer<Float>, units: Range<Int>?) {
             let (code, data, rowBytes, k, rows, batch) = (w.dtype.kernelCode, w.data, w.rowBytes, Int64(w.cols), Int64(w.rows), Int64(batch))
             if let packed = w.packed, !w.dtype.isQuantized, let input = floats {
-                let groups = ThreadPool.share(of: packed.groups, thread: thread, threads: threads)
-                if !groups.isEmpty {
-                    bora_matmul_packed_float(code, packed.bytes, k, Int64(groups.lowerBound), Int64(groups.upperBound),
+                if let units {
+                    bora_matmul_packed_float(code, packed.bytes, k, Int64(units.lowerBound), Int64(units.upperBound),
                                              input, bf16, batch, out, rows)
-                }
-                if thread == threads - 1 && 16 * packed.groups < w.rows {
+                } else {
                     bora_matmul_f(code, data, rowBytes, k, Int64(16 * packed.groups), rows, input, batch, out, rows)
                 }
             } else if let packed = w.packed, let x = quantized {
-                let groups = ThreadPool.share(of: packed.groups, thread: thread, threads: threads)
-                if !groups.isEmpty {
-                    bora_matmul_packed(code, packed.bytes, k, Int64(groups.lowerBound), Int64(groups.upperBound),
+                // Rows past the last group of 16 keep the original layout.
+                if let units {
+                    bora_matmul_packed(code, packed.bytes, k, Int64(units.lowerBound), Int64(units.upperBound),
                                        x.q, x.d, x.s16, x.sum32, batch, out, rows)
-                }
-                // Rows past the last group of 16 keep the original layout; the last thread takes them.
-                if thread == threads - 1 && 16 * packed.groups < w.rows {
+                } else {
                     bora_matmul_q(code, data, rowBytes, k, Int64(16 * packed.groups), rows, x.q, x.d, x.s16, batch, out, rows)
                 }
-            } else if w.dtype.isQuantized, let x = quantized {
-                let range = ThreadPool.share(of: w.rows, granularity: MatMul.rowGranularity, thread: thread, threads: threads)
-                guard !range.isEmpty else { return }
-                bora_matmul_q(code, data, rowBytes, k, Int64(range.lowerBound), Int64(range.upperBound), x.q, x.d, x.s16, batch, out, rows)
-            } else if let input = floats {
-                let range = ThreadPool.share(of: w.rows, granularity: MatMul.rowGranularity, thread: thread, threads: threads)
-                guard !range.isEmpty else { return }
-                bora_matmul_f(code, data, rowBytes, k, Int64(range.lowerBound), Int64(range.upperBound), input, batch, out, rows)
+            } else if let units {
+                let g = MatMul.rowGranularity
+                let range = Int64(units.lowerBound * g)..<Int64(min(w.rows, units.upperBound * g))
+                if w.dtype.isQuantized, let x = quantized {
+                    bora_matmul_q(code, data, rowBytes, k, range.lowerBound, range.upperBound, x.q, x.d, x.s16, batch, out, rows)
+                } else if let input = floats {
+                    bora_matmul_f(code, data, rowBytes, k, range.lowerBound, range.upperBound, input, batch, out, rows)
+                }
             }
         }
     }
