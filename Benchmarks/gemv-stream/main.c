@@ -1,0 +1,92 @@
+// Decode's weight stream without the model: the packed product of one activation row (batch 1)
+// over a matrix much larger than the caches, on T threads, interleaved with the bandwidth probe
+// (bora_read_bytes) on the same bytes. Prints each format's read rate and its share of the probe.
+//
+//   Benchmarks/gemv-stream.sh [MEGABYTES] [THREADS] [PASSES]
+//
+// The bytes are random codes with normal f16 scales: speed does not depend on the values.
+#include "CBoraKernels.h"
+#include "blocks.h"
+#include "packed.h"
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static const struct { int type; const char *name; } formats[] = {
+    {BORA_Q8_0, "Q8_0"}, {BORA_Q4_0, "Q4_0"}, {BORA_Q4_1, "Q4_1"}, {BORA_Q5_0, "Q5_0"}, {BORA_Q5_1, "Q5_1"},
+    {BORA_Q2_K, "Q2_K"}, {BORA_Q3_K, "Q3_K"}, {BORA_Q4_K, "Q4_K"}, {BORA_Q5_K, "Q5_K"}, {BORA_Q6_K, "Q6_K"},
+    {BORA_IQ4_NL, "IQ4_NL"}, {BORA_IQ4_XS, "IQ4_XS"},
+};
+
+enum { K = 4096 };
+static int type, threads, passes, probing;
+static int64_t groups, total;
+static uint8_t *weights;
+static int8_t xq[K];
+static float xd[K / 32], xs16[K / 16], *out;
+static int32_t xsum[K / 32];
+static uint64_t sink[64];
+static pthread_barrier_t barrier;
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static void *worker(void *arg) {
+    const long t = (long)arg;
+    for (int i = 0; i < 2 * passes; i++) {
+        pthread_barrier_wait(&barrier);
+        if (probing) {
+            const int64_t part = total / threads / 128 * 128;
+            sink[t] += bora_read_bytes(weights + t * part, part);
+        } else {
+            bora_matmul_packed(type, weights, K, groups * t / threads, groups * (t + 1) / threads, xq, xd, xs16, xsum, 1,
+                               out, 16 * groups);
+        }
+        pthread_barrier_wait(&barrier);
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    const int64_t megabytes = argc > 1 ? atoll(argv[1]) : 128;
+    threads = argc > 2 ? atoi(argv[2]) : 2;
+    passes = argc > 3 ? atoi(argv[3]) : 200;
+    if (threads < 1 || threads > 64 || megabytes < 1 || passes < 1) {
+        fprintf(stderr, "usage: gemv-stream [MEGABYTES ≥ 1] [THREADS 1…64] [PASSES ≥ 1]\n");
+        return 2;
+    }
+    weights = aligned_alloc(4096, (size_t)(megabytes << 20) + 4096);
+    out = malloc(sizeof(float) * (size_t)(megabytes << 20) / 16);
+    if (!weights || !out) { fprintf(stderr, "out of memory\n"); return 1; }
+    srand(1);
+    for (int64_t i = 0; i < (megabytes << 20); i++) weights[i] = (uint8_t)(0x30 | (rand() & 15));
+    for (int i = 0; i < K; i++) xq[i] = (int8_t)(rand() % 255 - 127);
+    for (int i = 0; i < K / 32; i++) xd[i] = 0.01f;
+    printf("%lld MB, %d threads, %d passes each, interleaved; GB/s over all passes\n", (long long)megabytes, threads, passes);
+    for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
+        type = formats[f].type;
+        const int64_t group_bytes = K / 32 / bora_units_per_super(type) * bora_super_bytes(type);
+        groups = (megabytes << 20) / group_bytes;
+        total = groups * group_bytes;
+        pthread_barrier_init(&barrier, NULL, threads + 1);
+        pthread_t pool[64];
+        for (long t = 0; t < threads; t++) pthread_create(&pool[t], NULL, worker, (void *)t);
+        double kernel = 0, probe = 0;
+        for (int i = 0; i < 2 * passes; i++) {
+            probing = i & 1;
+            pthread_barrier_wait(&barrier);
+            const double t0 = now();
+            pthread_barrier_wait(&barrier);
+            *(probing ? &probe : &kernel) += now() - t0;
+        }
+        for (int t = 0; t < threads; t++) pthread_join(pool[t], NULL);
+        pthread_barrier_destroy(&barrier);
+        printf("%-7s kernel %6.2f GB/s  probe %6.2f GB/s  %4.0f%%\n", formats[f].name, passes * total / kernel / 1e9,
+               passes * total / probe / 1e9, 100 * probe / kernel);
+    }
+    return (int)(sink[0] & 0);
+}
