@@ -73,6 +73,28 @@ import Testing
         #expect(records[6]["error"]?["code"]?.string == "duplicate_custom_id")
     }
 
+    /// `bora perplexity --kl-divergence-base` then `--kl-divergence` (no text: the base holds its
+    /// tokens): a model against its own base is 0 with the base's perplexity; a text that is not the
+    /// base's is refused.
+    @Test func klDivergenceThroughTheCLI() throws {
+        guard available else { return }
+        let text = Fixtures.root + "/text/gpl-3.txt", base = Fixtures.temporaryFile("smollm2.kld")
+        let saved = try runBora(["perplexity", "-f", text, "-c", "128", "--chunks", "2", "--kl-divergence-base", base, "--json"])
+        #expect(saved.status == 0, "\(saved.stderr)")
+        let made = try JSONValue.parse(saved.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(made["positions"]?.int == 2 * 63 && made["top"]?.int == 128)
+        let scored = try runBora(["perplexity", "--kl-divergence", base, "--json"])
+        #expect(scored.status == 0, "\(scored.stderr)")
+        let json = try JSONValue.parse(scored.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(json["kld"]?.double == 0 && json["positions"]?.int == 126 && json["same_top"]?.array?.first?.double == 1)
+        let ppl = try #require(json["ppl_base"]?.array?.first?.double), expected = try #require(made["ppl"]?.double)
+        #expect(abs(ppl / expected - 1) < 1e-6)
+        let other = Fixtures.temporaryFile("other.txt")
+        try String(repeating: "Something else entirely. ", count: 200).write(toFile: other, atomically: true, encoding: .utf8)
+        let refused = try runBora(["perplexity", "--kl-divergence", base, "-f", other])
+        #expect(refused.status != 0 && refused.stderr.contains("does not tokenize to the tokens of"), "\(refused.stderr)")
+    }
+
     @Test func badInputGivesClearErrors() throws {
         guard available else { return }
         let temp = try runBora(["run", "-p", "hi", "--temp=-1"])

@@ -45,14 +45,30 @@ package enum Perplexity {
     }
 
     /// The same on a text already tokenized (with its BOS, if any); `tokenizer` gives BOS and the bytes.
+    /// `visit` sees every scored position: its index among them, the target token and the logits.
     package static func run(model: LanguageModel, tokenizer: Tokenizer, tokens: [Int], context: Int, chunks: Int?,
                             threads: Int?, kernels: KernelChoice = .fast,
                             shouldStop: () -> Bool = { false },
-                            progress: (PerplexityResult) -> Void = { _ in }) throws(BoraError) -> PerplexityResult {
+                            progress: (PerplexityResult) -> Void = { _ in },
+                            visit: (Int, Int, UnsafeBufferPointer<Float>) -> Void = { _, _, _ in }) throws(BoraError) -> PerplexityResult {
         guard context >= 4 else { throw .invalidArgument("the context must be at least 4 tokens, got \(context)") }
-        if let chunks, chunks < 1 { throw .invalidArgument("the number of chunks must be at least 1, got \(chunks)") }
+        // llama-perplexity's rule: a text shorter than two chunks is refused.
         guard tokens.count >= 2 * context else {
             throw .invalidArgument("the text has \(tokens.count) tokens; a context of \(context) needs at least \(2 * context)")
+        }
+        return try runChunks(model: model, tokenizer: tokenizer, tokens: tokens, context: context, chunks: chunks,
+                             threads: threads, kernels: kernels, shouldStop: shouldStop, progress: progress, visit: visit)
+    }
+
+    /// `run` without the two-chunk minimum (KL divergence replays a base's chunks, however few).
+    static func runChunks(model: LanguageModel, tokenizer: Tokenizer, tokens: [Int], context: Int, chunks: Int?,
+                          threads: Int?, kernels: KernelChoice, shouldStop: () -> Bool,
+                          progress: (PerplexityResult) -> Void,
+                          visit: (Int, Int, UnsafeBufferPointer<Float>) -> Void) throws(BoraError) -> PerplexityResult {
+        guard context >= 4 else { throw .invalidArgument("the context must be at least 4 tokens, got \(context)") }
+        if let chunks, chunks < 1 { throw .invalidArgument("the number of chunks must be at least 1, got \(chunks)") }
+        guard tokens.count >= context else {
+            throw .invalidArgument("the text has \(tokens.count) tokens, fewer than one chunk of \(context)")
         }
         let available = tokens.count / context
         let n = min(chunks ?? available, available)
@@ -68,11 +84,14 @@ package enum Perplexity {
             if tokenizer.addBOS, let bos = tokenizer.bosID { input[0] = bos }
             evaluation.reset()
             var nll = 0.0, nll2 = 0.0
+            let scored = result.tokensScored
             try evaluation.evaluate(input, logitsFrom: first) { index, logits in
                 guard index < context - 1 else { return }
-                let v = -logSoftmax(logits, at: tokens[start + index + 1])
+                let target = tokens[start + index + 1]
+                let v = -logSoftmax(logits, at: target)
                 nll += v
                 nll2 += v * v
+                visit(scored + index - first, target, logits)
             }
             result.nll += nll
             result.nll2 += nll2
