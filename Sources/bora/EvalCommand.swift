@@ -7,12 +7,16 @@ struct EvalCommand: ParsableCommand {
         commandName: "eval",
         abstract: "Score multiple-choice tasks by log-likelihood (acc, acc_norm, llama.cpp's per-token HellaSwag score).",
         discussion: """
-            Task files: JSONL, one {"context", "choices", "gold"} per line, or llama.cpp's HellaSwag text \
-            format (6 lines per task: context, gold index, 4 endings). Each choice is scored as \
+            Task files: JSONL, one {"context", "choices", "gold"} per line; llama.cpp's HellaSwag text \
+            format (6 lines per task: context, gold index, 4 endings); Winogrande CSV \
+            (index,sentence,option1,option2,answer); MMLU CSV (question,A,B,C,D,answer), k-shot with \
+            --shots K --dev SUBJECT_dev.csv in lm-evaluation-harness's prompt. Each choice is scored as \
             lm-evaluation-harness does: context + " " + choice, continuation = the tokens after the \
-            context's. acc takes the largest sum of log-probabilities, acc_norm that sum over the \
-            choice's characters, acc_per_token the largest mean over the tokens after the prefix all \
-            choices share (llama-perplexity --hellaswag). 0-shot. Ctrl-C prints the result so far.
+            context's (Winogrande: each option fills the blank, the rest of the sentence is scored). \
+            acc takes the largest sum of log-probabilities, acc_norm that sum over the choice's \
+            characters, acc_per_token the largest mean over the tokens after the prefix all choices \
+            share (llama-perplexity --hellaswag; Winogrande: after each option). Ctrl-C prints the \
+            result so far.
             """)
 
     @Argument(help: "Model: a GGUF file, a Hugging Face folder or a Mistral folder (default: SmolLM2-135M-Instruct).")
@@ -20,6 +24,12 @@ struct EvalCommand: ParsableCommand {
 
     @Option(help: "The task file.")
     var task: String
+
+    @Option(help: "Examples before each MMLU question (k-shot), taken in order from --dev.")
+    var shots = 0
+
+    @Option(help: "The MMLU examples' file for --shots (the subject's _dev.csv).")
+    var dev: String?
 
     @Option(help: "Score the first N tasks only.")
     var limit: Int?
@@ -35,7 +45,8 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
-        let (format, all) = try ChoiceTask.read(path: task)
+        guard (0...64).contains(shots) else { throw ValidationError("--shots must be between 0 and 64") }
+        let (format, all) = try ChoiceTask.read(path: task, shots: shots, dev: dev)
         guard !all.isEmpty else { throw ValidationError("\(task) holds no tasks") }
         let tasks = Array(all.prefix(limit ?? all.count))
         let path = try DefaultModel.resolve(model)
@@ -51,7 +62,7 @@ struct EvalCommand: ParsableCommand {
         if tty && !json { printError("\r\u{1B}[2K", newline: false) }
         if json {
             let object = JSONValue.object([
-                "model": .string((path as NSString).lastPathComponent), "format": .string(format), "shots": .number(0),
+                "model": .string((path as NSString).lastPathComponent), "format": .string(format), "shots": .number(Double(shots)),
                 "tasks": .number(Double(result.tasks)),
                 "acc": .number(result.acc.value), "acc_stderr": .number(result.acc.error),
                 "acc_norm": .number(result.accNorm.value), "acc_norm_stderr": .number(result.accNorm.error),
@@ -69,7 +80,7 @@ struct EvalCommand: ParsableCommand {
             }
         }
         if Interruption.requested { print("interrupted: the figures below cover the first \(result.tasks) tasks") }
-        print("\((task as NSString).lastPathComponent): \(result.tasks) tasks, format \(format), 0-shot")
+        print("\((task as NSString).lastPathComponent): \(result.tasks) tasks, format \(format), \(shots)-shot")
         for (name, x) in [("acc", result.acc), ("acc_norm", result.accNorm), ("acc_per_token", result.accPerToken)] {
             print(name.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: "%.4f ± %.4f", x.value, x.error))
         }

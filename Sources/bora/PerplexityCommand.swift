@@ -100,7 +100,8 @@ struct PerplexityCommand: ParsableCommand {
             let basePath = try DefaultModel.resolve(klModel)
             let base = try LanguageModel(path: basePath)
             let result = try KLDivergence.exact(base: base, model: model, tokenizer: tokenizer, tokens: tokenizer.encode(text),
-                                                context: context, chunks: chunks, threads: threads, kernels: kernelChoice)
+                                                context: context, chunks: chunks, threads: threads, kernels: kernelChoice,
+                                                shouldStop: { Interruption.requested })
             report(result, model: path, base: "\(basePath) (whole vocabulary)")
             return
         }

@@ -13,7 +13,7 @@ import Testing
         let context = [1] + (0..<9).map { _ in 3 + Int(rng.next() % 250) }
         let choices = (0..<3).map { n in context + (0..<(2 + n)).map { _ in 3 + Int(rng.next() % 250) } }
         let evaluation = try InferenceContext(model: model, options: ContextOptions(maxContext: 64))
-        let scores = try MultipleChoice.scoreTokens(context: evaluation, contextLength: context.count, choices: choices)
+        let scores = try MultipleChoice.scoreTokens(context: evaluation, contextLengths: choices.map { _ in context.count }, choices: choices)
         for (tokens, score) in zip(choices, scores) {
             let rows = try InferenceContext(model: model, options: ContextOptions(maxContext: 64)).evaluateAll(tokens)
             var lp: [Double] = []
@@ -37,6 +37,67 @@ import Testing
         let bad = Fixtures.temporaryFile("tasks.txt")
         try "context\n9\na\nb\nc\nd\n".write(toFile: bad, atomically: true, encoding: .utf8)
         #expect(throws: BoraError.self) { try ChoiceTask.read(path: bad) }
+    }
+
+    /// Winogrande and MMLU CSV (RFC 4180 quoting, header rows skipped): Winogrande's blank splits the
+    /// sentence into the contexts the options fill and the continuation they share; MMLU's prompt is
+    /// lm-evaluation-harness's, k-shot from the dev file; bad rows and a k-shot without examples are
+    /// refused, naming the row.
+    @Test func readsWinograndeAndMMLU() throws {
+        let wino = Fixtures.temporaryFile("wino.csv")
+        try "index,sentence,option1,option2,answer\r\n0,\"The trophy doesn't fit in the suitcase, because the _ is too big.\",trophy,suitcase,1\r\n"
+            .write(toFile: wino, atomically: true, encoding: .utf8)
+        let (format, tasks) = try ChoiceTask.read(path: wino)
+        #expect(format == "winogrande" && tasks.count == 1)
+        #expect(tasks[0].pairs.map(\.context) == ["The trophy doesn't fit in the suitcase, because the trophy",
+                                                   "The trophy doesn't fit in the suitcase, because the suitcase"])
+        #expect(tasks[0].pairs.map(\.continuation) == [" is too big.", " is too big."] && tasks[0].gold == 0)
+        try "0,No blank here.,a,b,1\n".write(toFile: wino, atomically: true, encoding: .utf8)
+        #expect(throws: BoraError.cannotRead(path: wino, reason: "row 1: the sentence has no _ blank")) { try ChoiceTask.read(path: wino) }
+
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bora-mmlu-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let test = directory + "/high_school_physics_test.csv", dev = directory + "/high_school_physics_dev.csv"
+        try "\"What is 1 + 1, in units?\",1,2,\"3, or \"\"three\"\"\",4,B\n".write(toFile: test, atomically: true, encoding: .utf8)
+        try "question,A,B,C,D,answer\nWhich is a vector? ,mass,velocity,time,energy,B\nSecond,a,b,c,d,A\n".write(toFile: dev, atomically: true, encoding: .utf8)
+        let (zeroFormat, zero) = try ChoiceTask.read(path: test)
+        #expect(zeroFormat == "mmlu" && zero.count == 1 && zero[0].gold == 1 && zero[0].choices == ["A", "B", "C", "D"])
+        #expect(zero[0].context == "The following are multiple choice questions (with answers) about high school physics.\n\n"
+            + "What is 1 + 1, in units?\nA. 1\nB. 2\nC. 3, or \"three\"\nD. 4\nAnswer:")
+        #expect(zero[0].pairs.map(\.continuation) == [" A", " B", " C", " D"])
+        let (_, one) = try ChoiceTask.read(path: test, shots: 1, dev: dev)
+        #expect(one[0].context == "The following are multiple choice questions (with answers) about high school physics.\n\n"
+            + "Which is a vector?\nA. mass\nB. velocity\nC. time\nD. energy\nAnswer: B\n\n"
+            + "What is 1 + 1, in units?\nA. 1\nB. 2\nC. 3, or \"three\"\nD. 4\nAnswer:")
+        #expect(throws: BoraError.invalidArgument("1-shot needs the examples' file (--dev, e.g. the subject's _dev.csv)")) {
+            try ChoiceTask.read(path: test, shots: 1)
+        }
+        #expect(throws: BoraError.invalidArgument("\(dev) holds 2 examples; 3-shot needs 3")) { try ChoiceTask.read(path: test, shots: 3, dev: dev) }
+        try "q,1,2,3,4,E\n".write(toFile: test, atomically: true, encoding: .utf8)
+        #expect(throws: BoraError.cannotRead(path: test, reason: "row 1: the answer must be A, B, C or D, got \"E\"")) { try ChoiceTask.read(path: test) }
+        try "q,\"open\n".write(toFile: test, atomically: true, encoding: .utf8)
+        #expect(throws: BoraError.cannotRead(path: test, reason: "a quoted field is not closed at the end of the file")) { try ChoiceTask.read(path: test) }
+    }
+
+    /// Winogrande's scores are the continuation's log-probabilities given each filled context, as
+    /// `evaluateAll` gives them; the mean runs over the continuation's tokens.
+    @Test func winograndeScoresTheSharedContinuation() throws {
+        guard let model = try DefaultModelTests.model() else { return }
+        let tokenizer = try model.tokenizer()
+        let task = ChoiceTask(context: "The trophy doesn't fit in the suitcase, because the ", choices: ["trophy", "suitcase"],
+                              gold: 0, continuation: " is too big.")
+        let result = try MultipleChoice.score(model: model, tokenizer: tokenizer, tasks: [task], threads: 2)
+        for (i, pair) in task.pairs.enumerated() {
+            let whole = tokenizer.encode(pair.context + pair.continuation), start = tokenizer.encode(pair.context).count
+            let rows = try InferenceContext(model: model, options: ContextOptions(maxContext: 64)).evaluateAll(whole)
+            let lp = (start..<whole.count).map { t in
+                let r = rows[t - 1].map(Double.init), top = r.max()!
+                return r[whole[t]] - top - Foundation.log(r.map { Foundation.exp($0 - top) }.reduce(0, +))
+            }
+            #expect(abs(result.scores[0][i].sum - lp.reduce(0, +)) < 1e-3)
+            #expect(abs(result.scores[0][i].mean - lp.reduce(0, +) / Double(lp.count)) < 1e-3)
+        }
     }
 
     /// The HellaSwag file's answers are llama-perplexity's wherever the choice is not a near tie

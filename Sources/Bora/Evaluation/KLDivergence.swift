@@ -1,3 +1,4 @@
+import CBoraKernels
 import Foundation
 
 /// A base model's next-token distributions over a text, saved so that other models (quantizations of
@@ -43,7 +44,7 @@ package struct KLDivergenceBase: Sendable, Equatable {
 
     /// Appends one position's summary of the base model's logits.
     mutating func append(logits: UnsafeBufferPointer<Float>, target: Int) {
-        let lse = KLDivergence.logSumExp(logits)
+        let lse = Perplexity.logSumExp(logits)
         targetLogProbs.append(Float(Double(logits[target]) - lse))
         let best = KLDivergence.largest(top, of: logits)
         var mass = 0.0
@@ -244,7 +245,7 @@ package enum KLDivergence {
                                          result.chunks = partial.chunks
                                          progress(result)
                                      }) { position, target, logits in
-            let lse = logSumExp(logits)
+            let lse = Perplexity.logSumExp(logits)
             let entries = (position * base.top)..<((position + 1) * base.top)
             // Σ p (ln p − ln q) over the kept entries, q's log-probabilities rounded to F32 as the base's were.
             var kld = 0.0, mass = 0.0, sum = 0.0, sum2 = 0.0
@@ -273,7 +274,8 @@ package enum KLDivergence {
     /// The full-vocabulary divergence, both models evaluated chunk by chunk together: the yardstick of
     /// the saved base's truncation.
     package static func exact(base: LanguageModel, model: LanguageModel, tokenizer: Tokenizer, tokens: [Int], context: Int,
-                              chunks: Int?, threads: Int?, kernels: KernelChoice = .fast) throws(BoraError) -> KLDivergenceResult {
+                              chunks: Int?, threads: Int?, kernels: KernelChoice = .fast,
+                              shouldStop: () -> Bool = { false }) throws(BoraError) -> KLDivergenceResult {
         guard model.config.vocabularySize == base.config.vocabularySize else {
             throw .invalidArgument("the models' vocabularies differ (\(base.config.vocabularySize) and \(model.config.vocabularySize) tokens)")
         }
@@ -281,16 +283,17 @@ package enum KLDivergence {
         var result = KLDivergenceResult()
         let available = tokens.count / context
         for chunk in 0..<min(chunks ?? available, available) {
+            if shouldStop() { break }
             let piece = Array(tokens[(chunk * context)..<((chunk + 1) * context)])
             var baseRows: [[Double]] = []
             _ = try Perplexity.runChunks(model: base, tokenizer: tokenizer, tokens: piece, context: context, chunks: 1,
                                          threads: threads, kernels: kernels, shouldStop: { false }, progress: { _ in }) { _, _, logits in
-                let lse = logSumExp(logits)
+                let lse = Perplexity.logSumExp(logits)
                 baseRows.append((0..<vocabulary).map { Double(logits[$0]) - lse })
             }
             _ = try Perplexity.runChunks(model: model, tokenizer: tokenizer, tokens: piece, context: context, chunks: 1,
                                          threads: threads, kernels: kernels, shouldStop: { false }, progress: { _ in }) { position, target, logits in
-                let lse = logSumExp(logits)
+                let lse = Perplexity.logSumExp(logits)
                 let p = baseRows[position]
                 var kld = 0.0
                 for v in 0..<vocabulary { kld += exp(p[v]) * (p[v] - (Double(logits[v]) - lse)) }
@@ -304,25 +307,12 @@ package enum KLDivergence {
 
     // MARK: Shared arithmetic
 
-    /// ln Σ exp(logits), the softmax's normalizer: exp in F32 from the maximum, summed in Double (as
-    /// `Perplexity` computes −ln p).
-    static func logSumExp(_ logits: UnsafeBufferPointer<Float>) -> Double {
-        var maximum = logits[0]
-        for l in logits where l > maximum { maximum = l }
-        var sum = 0.0
-        for l in logits { sum += Double(expf(l - maximum)) }
-        return Double(maximum) + log(sum)
-    }
-
     /// ln of the probability outside the kept entries, from their exact mass (floored at 1e-30, so a
     /// base whose entries hold all the mass still gives a finite term).
     static func restLogProb(topMass: Double) -> Float { Float(log(max(1 - topMass, 1e-30))) }
 
-    static func argmax(_ logits: UnsafeBufferPointer<Float>) -> Int {
-        var best = 0
-        for i in 1..<logits.count where logits[i] > logits[best] { best = i }
-        return best
-    }
+    /// The first index of the largest logit (the kernels' argmax, as greedy sampling picks).
+    static func argmax(_ logits: UnsafeBufferPointer<Float>) -> Int { Int(bora_argmax(logits.baseAddress!, logits.count)) }
 
     /// The `count` largest entries' indices, largest first (ties: lower index first).
     static func largest(_ count: Int, of logits: UnsafeBufferPointer<Float>) -> [Int] {

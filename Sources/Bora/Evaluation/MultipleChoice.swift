@@ -1,20 +1,60 @@
 import Foundation
 
-/// One multiple-choice task: a context, its possible continuations and the right one.
+/// One multiple-choice task: a context, its possible continuations and the right one. Winogrande's
+/// tasks go the other way: each choice fills the context's blank and all share one continuation,
+/// scored given each filled context (lm-evaluation-harness's partial scoring).
 package struct ChoiceTask: Sendable, Equatable {
     package var context: String
     package var choices: [String]
     package var gold: Int
+    /// Set for Winogrande-style tasks: the text after the blank (with its leading space).
+    package var continuation: String?
 
-    package init(context: String, choices: [String], gold: Int) {
-        (self.context, self.choices, self.gold) = (context, choices, gold)
+    package init(context: String, choices: [String], gold: Int, continuation: String? = nil) {
+        (self.context, self.choices, self.gold, self.continuation) = (context, choices, gold, continuation)
     }
 
-    /// Reads a task file: JSONL (`{"context", "choices", "gold"}` per line) or llama.cpp's
-    /// HellaSwag text format (6 lines per task: context, gold index, 4 endings). Returns the format's name.
-    package static func read(path: String) throws(BoraError) -> (format: String, tasks: [ChoiceTask]) {
+    /// Each choice's context and continuation, as lm-evaluation-harness scores them: the shared
+    /// context and " " + choice, or (Winogrande) the context with the choice in place of its blank
+    /// and the shared continuation.
+    package var pairs: [(context: String, continuation: String)] {
+        if let continuation { return choices.map { (context + $0, continuation) } }
+        return choices.map { (context, " " + $0) }
+    }
+
+    /// Reads a task file, returning the format's name:
+    /// - JSONL: `{"context", "choices", "gold"}` per line;
+    /// - llama.cpp's HellaSwag text format: 6 lines per task (context, gold index, 4 endings);
+    /// - Winogrande CSV: `index,sentence,option1,option2,answer` (answer 1 or 2, a `_` blank in the sentence);
+    /// - MMLU CSV: `question,A,B,C,D,answer` (answer a letter), with `shots` examples from `dev` in
+    ///   lm-evaluation-harness's prompt; the subject comes from the file name (`college_physics_test.csv`).
+    /// A header row is skipped in either CSV.
+    package static func read(path: String, shots: Int = 0, dev: String? = nil) throws(BoraError) -> (format: String, tasks: [ChoiceTask]) {
         guard let data = FileManager.default.contents(atPath: path) else { throw .fileNotFound(path: path) }
         guard let text = String(data: data, encoding: .utf8) else { throw .cannotRead(path: path, reason: "not UTF-8 text") }
+        if path.lowercased().hasSuffix(".csv") {
+            let rows = try CSV.rows(text, path: path)
+            guard let width = rows.first?.count else { throw .cannotRead(path: path, reason: "no rows") }
+            switch width {
+            case 5:
+                guard shots == 0 else { throw .invalidArgument("k-shot prompts are for MMLU-style files; \(path) is Winogrande") }
+                return ("winogrande", try winogrande(rows, path: path))
+            case 6:
+                var examples: [[String]] = []
+                if shots > 0 {
+                    guard let dev else { throw .invalidArgument("\(shots)-shot needs the examples' file (--dev, e.g. the subject's _dev.csv)") }
+                    guard let devData = FileManager.default.contents(atPath: dev) else { throw .fileNotFound(path: dev) }
+                    guard let devText = String(data: devData, encoding: .utf8) else { throw .cannotRead(path: dev, reason: "not UTF-8 text") }
+                    examples = try mmluRows(try CSV.rows(devText, path: dev), path: dev)
+                    guard examples.count >= shots else { throw .invalidArgument("\(dev) holds \(examples.count) examples; \(shots)-shot needs \(shots)") }
+                    examples = Array(examples.prefix(shots))
+                }
+                return ("mmlu", mmlu(try mmluRows(rows, path: path), examples: examples, subject: subject(of: path)))
+            default:
+                throw .cannotRead(path: path, reason: "a CSV of \(width) columns: Winogrande has 5 (index,sentence,option1,option2,answer), MMLU 6 (question,A,B,C,D,answer)")
+            }
+        }
+        guard shots == 0 else { throw .invalidArgument("k-shot prompts are for MMLU-style CSV files") }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { String($0) }
         if text.drop(while: \.isWhitespace).first == "{" {
             var tasks: [ChoiceTask] = []
@@ -44,6 +84,93 @@ package struct ChoiceTask: Sendable, Equatable {
             tasks.append(ChoiceTask(context: content[i], choices: Array(content[(i + 2)..<(i + 6)]), gold: gold))
         }
         return ("hellaswag", tasks)
+    }
+
+    /// Winogrande rows: the blank `_` splits each sentence into the context the options fill and the
+    /// continuation all share (lm-evaluation-harness: the part after the blank, stripped, after a space).
+    static func winogrande(_ rows: [[String]], path: String) throws(BoraError) -> [ChoiceTask] {
+        var tasks: [ChoiceTask] = []
+        for (n, row) in rows.enumerated() {
+            if n == 0 && row.map({ $0.lowercased() }) == ["index", "sentence", "option1", "option2", "answer"] { continue }
+            guard row.count == 5 else { throw .cannotRead(path: path, reason: "row \(n + 1) has \(row.count) fields, not 5") }
+            guard let blank = row[1].firstIndex(of: "_") else { throw .cannotRead(path: path, reason: "row \(n + 1): the sentence has no _ blank") }
+            guard let answer = Int(row[4].trimmingCharacters(in: .whitespaces)), answer == 1 || answer == 2 else {
+                throw .cannotRead(path: path, reason: "row \(n + 1): the answer must be 1 or 2, got \"\(row[4])\"")
+            }
+            let after = row[1][row[1].index(after: blank)...].trimmingCharacters(in: .whitespaces)
+            tasks.append(ChoiceTask(context: String(row[1][..<blank]), choices: [row[2], row[3]], gold: answer - 1, continuation: " " + after))
+        }
+        return tasks
+    }
+
+    /// MMLU rows, checked: six fields, the answer a letter A–D (a header row skipped).
+    static func mmluRows(_ rows: [[String]], path: String) throws(BoraError) -> [[String]] {
+        var out: [[String]] = []
+        for (n, row) in rows.enumerated() {
+            if n == 0 && row.map({ $0.lowercased() }) == ["question", "a", "b", "c", "d", "answer"] { continue }
+            guard row.count == 6 else { throw .cannotRead(path: path, reason: "row \(n + 1) has \(row.count) fields, not 6") }
+            guard ["A", "B", "C", "D"].contains(row[5].trimmingCharacters(in: .whitespaces)) else {
+                throw .cannotRead(path: path, reason: "row \(n + 1): the answer must be A, B, C or D, got \"\(row[5])\"")
+            }
+            out.append(row)
+        }
+        return out
+    }
+
+    /// lm-evaluation-harness's MMLU prompt: the description, each example answered, then the question
+    /// with "Answer:"; the choices are the letters (scored as " A" … " D").
+    static func mmlu(_ rows: [[String]], examples: [[String]], subject: String) -> [ChoiceTask] {
+        func question(_ row: [String]) -> String {
+            row[0].trimmingCharacters(in: .whitespacesAndNewlines) + "\nA. \(row[1])\nB. \(row[2])\nC. \(row[3])\nD. \(row[4])\nAnswer:"
+        }
+        let header = "The following are multiple choice questions (with answers) about \(subject).\n\n"
+            + examples.map { question($0) + " " + $0[5].trimmingCharacters(in: .whitespaces) + "\n\n" }.joined()
+        return rows.map { row in
+            ChoiceTask(context: header + question(row), choices: ["A", "B", "C", "D"],
+                       gold: ["A", "B", "C", "D"].firstIndex(of: row[5].trimmingCharacters(in: .whitespaces))!)
+        }
+    }
+
+    /// The subject a file name gives (`high_school_physics_test.csv` → "high school physics").
+    static func subject(of path: String) -> String {
+        var name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        for suffix in ["_test", "_dev", "_val"] where name.hasSuffix(suffix) { name.removeLast(suffix.count) }
+        return name.replacingOccurrences(of: "_", with: " ")
+    }
+}
+
+/// RFC 4180 CSV: fields in double quotes may hold commas, newlines and "" for a quote.
+enum CSV {
+    static func rows(_ text: String, path: String) throws(BoraError) -> [[String]] {
+        var rows: [[String]] = [], row: [String] = [], field = "", quoted = false, atStart = true
+        var chars = Array(text.unicodeScalars)[...]
+        if chars.first == "\u{FEFF}" { chars = chars.dropFirst() }
+        var i = chars.startIndex
+        func endField() { row.append(field); field = ""; atStart = true }
+        func endRow() { endField(); if !(row.count == 1 && row[0].isEmpty) { rows.append(row) }; row = [] }
+        while i < chars.endIndex {
+            let c = chars[i]
+            if quoted {
+                if c == "\"" {
+                    if chars.index(after: i) < chars.endIndex, chars[chars.index(after: i)] == "\"" {
+                        field.unicodeScalars.append("\""); i = chars.index(after: i)
+                    } else { quoted = false }
+                } else { field.unicodeScalars.append(c) }
+            } else if c == "\"" && atStart {
+                quoted = true; atStart = false
+            } else if c == "," {
+                endField()
+            } else if c == "\n" || c == "\r" {
+                if c == "\r", chars.index(after: i) < chars.endIndex, chars[chars.index(after: i)] == "\n" { i = chars.index(after: i) }
+                endRow()
+            } else {
+                field.unicodeScalars.append(c); atStart = false
+            }
+            i = chars.index(after: i)
+        }
+        guard !quoted else { throw .cannotRead(path: path, reason: "a quoted field is not closed at the end of the file") }
+        if !field.isEmpty || !row.isEmpty { endRow() }
+        return rows
     }
 }
 
@@ -89,13 +216,14 @@ package enum MultipleChoice {
         var context: InferenceContext?
         for task in tasks {
             if shouldStop() { break }
-            let contextTokens = tokenizer.encode(task.context)
-            let wholes = task.choices.map { tokenizer.encode(task.context + " " + $0) }
+            let pairs = task.pairs
+            let wholes = pairs.map { tokenizer.encode($0.context + $0.continuation) }
             let longest = wholes.map(\.count).max() ?? 0
             if context == nil || (context!.positionLimit ?? .max) < longest {
                 context = try InferenceContext(model: model, options: ContextOptions(maxContext: max(longest, 512), threads: threads, kernels: kernels))
             }
-            let scores = try scoreTokens(context: context!, contextLength: contextTokens.count, choices: wholes)
+            let scores = try scoreTokens(context: context!, contextLengths: pairs.map { tokenizer.encode($0.context).count },
+                                         choices: wholes, meanFromCommonPrefix: task.continuation == nil)
             func best(_ value: (Int) -> Double) -> Int {
                 var b = 0
                 for i in 1..<scores.count where value(i) > value(b) { b = i }
@@ -104,29 +232,36 @@ package enum MultipleChoice {
             result.tasks += 1
             result.scores.append(scores)
             if best({ scores[$0].sum }) == task.gold { result.correct += 1 }
-            if best({ scores[$0].sum / Double(max(task.choices[$0].count, 1)) }) == task.gold { result.correctNorm += 1 }
+            // lm-evaluation-harness normalizes by the choice's characters (Winogrande's choices share
+            // one continuation, so there it is the continuation's and changes nothing).
+            let characters = { (i: Int) in Double(max(task.continuation?.count ?? task.choices[i].count, 1)) }
+            if best({ scores[$0].sum / characters($0) }) == task.gold { result.correctNorm += 1 }
             if best({ scores[$0].mean }) == task.gold { result.correctPerToken += 1 }
             progress(result)
         }
         return result
     }
 
-    /// The scores of token sequences that share a context of `contextLength` tokens.
-    package static func scoreTokens(context evaluation: InferenceContext, contextLength: Int, choices: [[Int]]) throws(BoraError) -> [Score] {
-        guard choices.count >= 2, choices.allSatisfy({ $0.count > contextLength }) else {
+    /// The scores of token sequences whose first `contextLengths[i]` tokens are their contexts (one
+    /// shared context, or Winogrande's one per choice). The mean runs over the tokens after the
+    /// prefix all choices share (llama.cpp's HellaSwag figure), or after each choice's own context.
+    package static func scoreTokens(context evaluation: InferenceContext, contextLengths: [Int], choices: [[Int]],
+                                    meanFromCommonPrefix: Bool = true) throws(BoraError) -> [Score] {
+        guard choices.count >= 2, contextLengths.count == choices.count,
+              zip(choices, contextLengths).allSatisfy({ $0.count > $1 }) else {
             throw .invalidArgument("each choice must add tokens to the context")
         }
         var common = choices[0].count
         for c in choices.dropFirst() { common = min(common, zip(choices[0], c).prefix { $0 == $1 }.count) }
         common = min(common, choices.map(\.count).min()! - 1)
         // Predictions from position `from` on cover both the harness's continuation and llama.cpp's.
-        let from = min(common, contextLength)
+        let from = min(common, contextLengths.min()!)
         guard from >= 1 else { throw .invalidArgument("the context has no token to predict the choices from (no BOS and an empty context)") }
         evaluation.reset()
         var firstRow: [Float] = []
         try evaluation.evaluate(Array(choices[0][0..<from]), logitsFrom: from - 1) { _, logits in firstRow = Array(logits) }
         var scores: [Score] = []
-        for tokens in choices {
+        for (tokens, contextLength) in zip(choices, contextLengths) {
             // logprob[t] = ln p(tokens[t] | tokens[..<t]) for t in from..<count.
             var logprob = [Double](repeating: 0, count: tokens.count)
             firstRow.withUnsafeBufferPointer { logprob[from] = Perplexity.logSoftmax($0, at: tokens[from]) }
@@ -136,7 +271,7 @@ package enum MultipleChoice {
                 if t < tokens.count { logprob[t] = Perplexity.logSoftmax(logits, at: tokens[t]) }
             }
             let sum = logprob[max(contextLength, from)...].reduce(0, +)
-            let tail = logprob[common...]
+            let tail = logprob[(meanFromCommonPrefix ? common : contextLength)...]
             scores.append(Score(sum: sum, mean: tail.reduce(0, +) / Double(tail.count)))
         }
         return scores

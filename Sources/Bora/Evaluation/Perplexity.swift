@@ -147,10 +147,15 @@ package enum Perplexity {
 
     /// ln softmax(logits)[target], as llama.cpp's perplexity tool computes it: exp in F32, sum in double.
     static func logSoftmax(_ logits: UnsafeBufferPointer<Float>, at target: Int) -> Double {
+        Double(logits[target]) - logSumExp(logits)
+    }
+
+    /// ln Σ exp(logits), the softmax's normalizer: exp in F32 from the maximum, summed in Double.
+    static func logSumExp(_ logits: UnsafeBufferPointer<Float>) -> Double {
         var maximum = logits[0]
         for l in logits where l > maximum { maximum = l }
         var sum = 0.0
         for l in logits { sum += Double(expf(l - maximum)) }
-        return Double(logits[target] - maximum) - log(sum)
+        return Double(maximum) + log(sum)
     }
 }

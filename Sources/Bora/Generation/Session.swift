@@ -21,11 +21,16 @@ public actor Session {
     private let generator: Generator
     /// The summary of the last finished request.
     public private(set) var lastStats: GenerationStats?
+    /// The session runs on a thread of its own: a generation holds its actor for its whole length.
+    private let executor = ThreadExecutor(name: "bora.session")
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     public init(model: LanguageModel, options: ContextOptions = .init()) throws {
         self.model = model
         self.generator = try Generator(model: model, options: options)
     }
+
+    deinit { executor.stop() }
 
     /// Tokens whose keys and values the session holds.
     public var cachedTokenCount: Int { generator.cachedTokens.count }
