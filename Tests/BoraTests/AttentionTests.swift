@@ -8,6 +8,27 @@ import Testing
 @Suite struct AttentionTests {
     static let headDim = 64, kvHeads = 3, heads = 6
 
+    /// `attention` of positions `chunk` with `cache` first given every position before it (rows of
+    /// `keys` and `values`, kvHeads × headDim wide; `queries` heads × headDim).
+    static func attend(_ chunk: Range<Int>, queries: [Float], keys: [Float], values: [Float], cache: any KVCache,
+                       attention: Attention, pool: ThreadPool) -> [Float] {
+        let kvWidth = kvHeads * headDim, queryWidth = heads * headDim
+        keys.withUnsafeBufferPointer { k in
+            values.withUnsafeBufferPointer { v in
+                cache.store(layer: 0, keys: k.baseAddress!, values: v.baseAddress!, positions: 0..<chunk.lowerBound)
+            }
+        }
+        var output = [Float](repeating: .nan, count: chunk.count * queryWidth)
+        let q = Array(queries[(chunk.lowerBound * queryWidth)..<(chunk.upperBound * queryWidth)])
+        let k = Array(keys[(chunk.lowerBound * kvWidth)..<(chunk.upperBound * kvWidth)])
+        let v = Array(values[(chunk.lowerBound * kvWidth)..<(chunk.upperBound * kvWidth)])
+        output.withUnsafeMutableBufferPointer { out in
+            attention(queries: q, keys: k, values: v, count: chunk.count, start: chunk.lowerBound, cache: cache, layer: 0,
+                      output: out.baseAddress!, pool: pool)
+        }
+        return output
+    }
+
     /// Random keys and values for positions 0..<length in a one-layer F32 cache, and random queries.
     struct Case {
         let cache: FullKVCache
@@ -26,25 +47,10 @@ import Testing
 
         /// Evaluates positions `chunk` with the cache holding every position before it.
         func attend(_ chunk: Range<Int>, window: AttentionWindow, threads: Int) -> [Float] {
-            let kvWidth = AttentionTests.kvHeads * AttentionTests.headDim
-            let queryWidth = AttentionTests.heads * AttentionTests.headDim
-            keys.withUnsafeBufferPointer { k in
-                values.withUnsafeBufferPointer { v in
-                    cache.store(layer: 0, keys: k.baseAddress!, values: v.baseAddress!, positions: 0..<chunk.lowerBound)
-                }
-            }
             let attention = Attention(headCount: AttentionTests.heads, kvHeadCount: AttentionTests.kvHeads, headDim: AttentionTests.headDim,
                                       window: window, maximumKeys: length, threads: threads)
-            let pool = try! ThreadPool(threads: threads)
-            var output = [Float](repeating: .nan, count: chunk.count * queryWidth)
-            let q = Array(queries[(chunk.lowerBound * queryWidth)..<(chunk.upperBound * queryWidth)])
-            let k = Array(keys[(chunk.lowerBound * kvWidth)..<(chunk.upperBound * kvWidth)])
-            let v = Array(values[(chunk.lowerBound * kvWidth)..<(chunk.upperBound * kvWidth)])
-            output.withUnsafeMutableBufferPointer { out in
-                attention(queries: q, keys: k, values: v, count: chunk.count, start: chunk.lowerBound, cache: cache, layer: 0,
-                          output: out.baseAddress!, pool: pool)
-            }
-            return output
+            return AttentionTests.attend(chunk, queries: queries, keys: keys, values: values, cache: cache,
+                                         attention: attention, pool: try! ThreadPool(threads: threads))
         }
 
         /// The attention of the query at `position`, head h, as a direct softmax in Double.
@@ -148,21 +154,9 @@ import Testing
             var outputs: [[Float]] = []
             for type in [KVCacheType.f32, .f16] {
                 let cache = try caches(type)
-                keys.withUnsafeBufferPointer { k in
-                    values.withUnsafeBufferPointer { v in
-                        cache.store(layer: 0, keys: k.baseAddress!, values: v.baseAddress!, positions: 0..<chunk.lowerBound)
-                    }
-                }
                 let attention = Attention(headCount: Self.heads, kvHeadCount: Self.kvHeads, headDim: hd, window: window,
                                           maximumKeys: windowSize ?? length, threads: 2)
-                var out = [Float](repeating: .nan, count: chunk.count * queryWidth)
-                let q = Array(queries[(chunk.lowerBound * queryWidth)..<(chunk.upperBound * queryWidth)])
-                let k = Array(keys[(chunk.lowerBound * kvWidth)..<(chunk.upperBound * kvWidth)])
-                let v = Array(values[(chunk.lowerBound * kvWidth)..<(chunk.upperBound * kvWidth)])
-                out.withUnsafeMutableBufferPointer { o in
-                    attention(queries: q, keys: k, values: v, count: chunk.count, start: chunk.lowerBound, cache: cache, layer: 0,
-                              output: o.baseAddress!, pool: pool)
-                }
+                let out = Self.attend(chunk, queries: queries, keys: keys, values: values, cache: cache, attention: attention, pool: pool)
                 outputs.append(out)
             }
             #expect(outputs[0] == outputs[1], "window \(String(describing: windowSize)), \(chunk.count) tokens: F16 in place differs from F32")
