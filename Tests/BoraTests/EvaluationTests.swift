@@ -5,24 +5,91 @@ import Testing
 /// Multiple-choice scoring: the per-choice log-likelihoods against the logits, the task formats,
 /// and llama-perplexity's HellaSwag answers.
 @Suite struct EvaluationTests {
-    /// Prefix reuse changes nothing: each choice's sum and mean equal the log-softmax of the logits
-    /// `evaluateAll` gives for the whole sequence, in Double.
-    @Test func choiceScoresEqualTheLogits() throws {
-        let model = try LanguageModel(path: Fixtures.model("tiny-llama-mixed.gguf"))
-        var rng = KernelTests.RNG(state: 21)
-        let context = [1] + (0..<9).map { _ in 3 + Int(rng.next() % 250) }
-        let choices = (0..<3).map { n in context + (0..<(2 + n)).map { _ in 3 + Int(rng.next() % 250) } }
-        let evaluation = try InferenceContext(model: model, options: ContextOptions(maxContext: 64))
-        let scores = try MultipleChoice.scoreTokens(context: evaluation, contextLengths: choices.map { _ in context.count }, choices: choices)
-        for (tokens, score) in zip(choices, scores) {
-            let rows = try InferenceContext(model: model, options: ContextOptions(maxContext: 64)).evaluateAll(tokens)
-            var lp: [Double] = []
-            for t in context.count..<tokens.count {
-                let row = rows[t - 1].map(Double.init), top = row.max()!
-                lp.append(row[tokens[t]] - top - Foundation.log(row.map { Foundation.exp($0 - top) }.reduce(0, +)))
+    /// The log-softmax of `rows[t − 1]` at `tokens[t]`, in Double.
+    static func logProbability(_ rows: [[Float]], _ tokens: [Int], at t: Int) -> Double {
+        let row = rows[t - 1].map(Double.init), top = row.max()!
+        return row[tokens[t]] - top - Foundation.log(row.map { Foundation.exp($0 - top) }.reduce(0, +))
+    }
+
+    /// Random tasks over the tiny models' ids: a shared context and 2–4 choices of 1–9 tokens, one
+    /// task Winogrande-style (each choice its own context length).
+    static func requests(count: Int, seed: UInt64, vocabulary: Int = 250) -> [ChoiceScorer.Request] {
+        var rng = KernelTests.RNG(state: seed)
+        func ids(_ n: Int) -> [Int] { (0..<n).map { _ in 3 + Int(rng.next() % UInt64(vocabulary - 3)) } }
+        return (0..<count).map { i in
+            let context = [1] + ids(3 + Int(rng.next() % 14))
+            let choices = (0..<(2 + Int(rng.next() % 3))).map { _ in context + ids(1 + Int(rng.next() % 9)) }
+            if i == 1 {
+                return ChoiceScorer.Request(choices: choices, contextLengths: choices.map { _ in context.count - 2 }.enumerated().map { $1 + $0 % 2 },
+                                            meanFromCommonPrefix: false)
             }
-            #expect(abs(score.sum - lp.reduce(0, +)) < 1e-4)
-            #expect(abs(score.mean - lp.reduce(0, +) / Double(lp.count)) < 1e-4)
+            return ChoiceScorer.Request(choices: choices, contextLengths: choices.map { _ in context.count })
+        }
+    }
+
+    /// Prefix reuse and batching change nothing: each choice's sum and mean equal the log-softmax
+    /// of the logits `evaluateAll` gives for its whole sequence, in Double — on a full cache and on
+    /// Mistral's rolling one (W = 8, sequences up to 26 tokens, so the prefix copied into each
+    /// choice's cache has already wrapped), with steps of 7 rows splitting prefixes and choices.
+    @Test(arguments: ["tiny-llama-mixed.gguf", "tiny-mistral-q8_0.gguf"])
+    func choiceScoresEqualTheLogits(_ file: String) throws {
+        let model = try LanguageModel(path: Fixtures.model(file))
+        let requests = Self.requests(count: 6, seed: 21)
+        let longest = requests.flatMap { $0.choices.map(\.count) }.max()!
+        let scorer = try ChoiceScorer(model: model, longest: longest, stepTokens: 7, threads: 1)
+        let all = try scorer.score(requests)
+        for (request, scores) in zip(requests, all) {
+            let (common, from) = request.split
+            for ((tokens, contextLength), score) in zip(zip(request.choices, request.contextLengths), scores) {
+                let rows = try InferenceContext(model: model, options: ContextOptions(maxContext: 64)).evaluateAll(tokens)
+                let lp = (1..<tokens.count).map { Self.logProbability(rows, tokens, at: $0) }
+                let sum = lp[(max(contextLength, from) - 1)...].reduce(0, +)
+                let tail = lp[((request.meanFromCommonPrefix ? common : contextLength) - 1)...]
+                #expect(abs(score.sum - sum) < 1e-4, "\(file): sum \(score.sum) against \(sum)")
+                #expect(abs(score.mean - tail.reduce(0, +) / Double(tail.count)) < 1e-4)
+            }
+        }
+        #expect(all.flatMap { $0 }.contains { $0.sum < -1 })
+    }
+
+    /// Batch invariance: a task's scores are the same bits alone as among others, however the steps
+    /// cut its prefix and choices.
+    @Test func batchedScoresEqualOneTaskAtATime() throws {
+        let model = try LanguageModel(path: Fixtures.model("tiny-llama-mixed.gguf"))
+        let requests = Self.requests(count: 8, seed: 5)
+        let longest = requests.flatMap { $0.choices.map(\.count) }.max()!
+        let batched = try ChoiceScorer(model: model, longest: longest, stepTokens: 11, threads: 2).score(requests)
+        let alone = try ChoiceScorer(model: model, longest: longest, stepTokens: 64, threads: 1)
+        for (request, scores) in zip(requests, batched) {
+            #expect(try alone.score([request])[0] == scores)
+        }
+        #expect(throws: BoraError.invalidArgument("each choice must add tokens to the context")) {
+            try alone.score([ChoiceScorer.Request(choices: [[1, 5], [1]], contextLengths: [1, 1])])
+        }
+        #expect(throws: BoraError.invalidTokenID(900, vocabularySize: 256)) {
+            try alone.score([ChoiceScorer.Request(choices: [[1, 5], [1, 900]], contextLengths: [1, 1])])
+        }
+    }
+
+    /// Per-choice log-likelihoods within 1e-3 of transformers': choices that are prefixes of the
+    /// sequence the reference logits were computed on (so each choice's log-probabilities are
+    /// those logits' log-softmax), scored with F32 kernels and cache.
+    @Test(arguments: [("tiny-mistral-hf", "tiny-mistral-hf"), ("tiny-llama-hf", "tiny-llama-hf")])
+    func choiceLogLikelihoodsMatchTransformers(_ path: String, _ name: String) throws {
+        let reference = try Fixtures.reference(name)
+        let model = try LanguageModel(path: Fixtures.model(path))
+        let ids = reference.ids, n = ids.count
+        let choices = [Array(ids[..<(n - 8)]), Array(ids[..<(n - 3)]), ids]
+        let shared = ChoiceScorer.Request(choices: choices, contextLengths: [n - 12, n - 12, n - 12])
+        let filled = ChoiceScorer.Request(choices: choices, contextLengths: [n - 12, n - 10, n - 9], meanFromCommonPrefix: false)
+        let scorer = try ChoiceScorer(model: model, longest: n, stepTokens: 5, threads: 2, kvCacheType: .f32)
+        let logits = reference.logits
+        func lp(_ t: Int) -> Double { Self.logProbability(logits, ids, at: t) }
+        for (request, scores) in zip([shared, filled], try scorer.score([shared, filled])) {
+            for ((tokens, contextLength), score) in zip(zip(request.choices, request.contextLengths), scores) {
+                let expected = (contextLength..<tokens.count).map(lp).reduce(0, +)
+                #expect(abs(score.sum - expected) < 1e-3, "\(name): \(score.sum) against transformers' \(expected)")
+            }
         }
     }
 

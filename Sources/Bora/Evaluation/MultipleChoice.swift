@@ -199,8 +199,8 @@ package struct ChoiceResult: Sendable {
 
 /// Log-likelihood scoring of multiple-choice tasks. Each choice is tokenized as
 /// lm-evaluation-harness does (encode context + " " + choice; its continuation is what follows the
-/// context's own token count); the prefix all choices share is evaluated once per task and each
-/// choice continues from it (the cache is cut back between choices).
+/// context's own token count); the prefix all choices share is evaluated once per task and the
+/// choices of several tasks run together in the batched forward pass (`ChoiceScorer`).
 package enum MultipleChoice {
     /// One choice's log-probabilities: `sum` over the harness's continuation tokens, `mean` over
     /// the tokens after the common prefix (llama.cpp's per-token figure).
@@ -210,70 +210,56 @@ package enum MultipleChoice {
     }
 
     package static func score(model: LanguageModel, tokenizer: Tokenizer, tasks: [ChoiceTask], threads: Int?,
-                              kernels: KernelChoice = .fast, shouldStop: () -> Bool = { false },
+                              kernels: KernelChoice = .fast, kvCacheType: KVCacheType = .f16,
+                              shouldStop: () -> Bool = { false },
                               progress: (ChoiceResult) -> Void = { _ in }) throws(BoraError) -> ChoiceResult {
-        var result = ChoiceResult()
-        var context: InferenceContext?
-        for task in tasks {
-            if shouldStop() { break }
+        let requests = tasks.map { task in
             let pairs = task.pairs
-            let wholes = pairs.map { tokenizer.encode($0.context + $0.continuation) }
-            let longest = wholes.map(\.count).max() ?? 0
-            if context == nil || (context!.positionLimit ?? .max) < longest {
-                context = try InferenceContext(model: model, options: ContextOptions(maxContext: max(longest, 512), threads: threads, kernels: kernels))
+            return ChoiceScorer.Request(choices: pairs.map { tokenizer.encode($0.context + $0.continuation) },
+                                        contextLengths: pairs.map { tokenizer.encode($0.context).count },
+                                        meanFromCommonPrefix: task.continuation == nil)
+        }
+        for (i, request) in requests.enumerated() {
+            do throws(BoraError) { try request.check() } catch {
+                if case .invalidArgument(let reason) = error { throw .invalidArgument("task \(i + 1): \(reason)") }
+                throw error
             }
-            let scores = try scoreTokens(context: context!, contextLengths: pairs.map { tokenizer.encode($0.context).count },
-                                         choices: wholes, meanFromCommonPrefix: task.continuation == nil)
-            func best(_ value: (Int) -> Double) -> Int {
-                var b = 0
-                for i in 1..<scores.count where value(i) > value(b) { b = i }
-                return b
+        }
+        let longest = requests.lazy.flatMap { $0.choices.map(\.count) }.max() ?? 2
+        let scorer = try ChoiceScorer(model: model, longest: max(longest, 2), threads: threads, kernels: kernels, kvCacheType: kvCacheType)
+        var result = ChoiceResult()
+        var next = 0
+        while next < tasks.count, !shouldStop() {
+            // A batch: tasks while their choices fit the scorer and their tokens fill a few steps.
+            var end = next, sequences = 0, rows = 0
+            while end < tasks.count, sequences + requests[end].choices.count <= scorer.maximumSequences,
+                  end == next || rows + requests[end].evaluatedTokens <= 2 * scorer.stepTokens {
+                sequences += requests[end].choices.count
+                rows += requests[end].evaluatedTokens
+                end += 1
             }
-            result.tasks += 1
-            result.scores.append(scores)
-            if best({ scores[$0].sum }) == task.gold { result.correct += 1 }
-            // lm-evaluation-harness normalizes by the choice's characters (Winogrande's choices share
-            // one continuation, so there it is the continuation's and changes nothing).
-            let characters = { (i: Int) in Double(max(task.continuation?.count ?? task.choices[i].count, 1)) }
-            if best({ scores[$0].sum / characters($0) }) == task.gold { result.correctNorm += 1 }
-            if best({ scores[$0].mean }) == task.gold { result.correctPerToken += 1 }
+            guard end > next else {
+                throw .invalidArgument("task \(next + 1) has \(requests[next].choices.count) choices; at most \(scorer.maximumSequences) are scored")
+            }
+            let batch = try scorer.score(Array(requests[next..<end]))
+            for (task, scores) in zip(tasks[next..<end], batch) {
+                func best(_ value: (Int) -> Double) -> Int {
+                    var b = 0
+                    for i in 1..<scores.count where value(i) > value(b) { b = i }
+                    return b
+                }
+                result.tasks += 1
+                result.scores.append(scores)
+                if best({ scores[$0].sum }) == task.gold { result.correct += 1 }
+                // lm-evaluation-harness normalizes by the choice's characters (Winogrande's choices share
+                // one continuation, so there it is the continuation's and changes nothing).
+                let characters = { (i: Int) in Double(max(task.continuation?.count ?? task.choices[i].count, 1)) }
+                if best({ scores[$0].sum / characters($0) }) == task.gold { result.correctNorm += 1 }
+                if best({ scores[$0].mean }) == task.gold { result.correctPerToken += 1 }
+            }
             progress(result)
+            next = end
         }
         return result
-    }
-
-    /// The scores of token sequences whose first `contextLengths[i]` tokens are their contexts (one
-    /// shared context, or Winogrande's one per choice). The mean runs over the tokens after the
-    /// prefix all choices share (llama.cpp's HellaSwag figure), or after each choice's own context.
-    package static func scoreTokens(context evaluation: InferenceContext, contextLengths: [Int], choices: [[Int]],
-                                    meanFromCommonPrefix: Bool = true) throws(BoraError) -> [Score] {
-        guard choices.count >= 2, contextLengths.count == choices.count,
-              zip(choices, contextLengths).allSatisfy({ $0.count > $1 }) else {
-            throw .invalidArgument("each choice must add tokens to the context")
-        }
-        var common = choices[0].count
-        for c in choices.dropFirst() { common = min(common, zip(choices[0], c).prefix { $0 == $1 }.count) }
-        common = min(common, choices.map(\.count).min()! - 1)
-        // Predictions from position `from` on cover both the harness's continuation and llama.cpp's.
-        let from = min(common, contextLengths.min()!)
-        guard from >= 1 else { throw .invalidArgument("the context has no token to predict the choices from (no BOS and an empty context)") }
-        evaluation.reset()
-        var firstRow: [Float] = []
-        try evaluation.evaluate(Array(choices[0][0..<from]), logitsFrom: from - 1) { _, logits in firstRow = Array(logits) }
-        var scores: [Score] = []
-        for (tokens, contextLength) in zip(choices, contextLengths) {
-            // logprob[t] = ln p(tokens[t] | tokens[..<t]) for t in from..<count.
-            var logprob = [Double](repeating: 0, count: tokens.count)
-            firstRow.withUnsafeBufferPointer { logprob[from] = Perplexity.logSoftmax($0, at: tokens[from]) }
-            try evaluation.truncate(to: from)
-            try evaluation.evaluate(Array(tokens[from...]), logitsFrom: 0) { index, logits in
-                let t = from + index + 1
-                if t < tokens.count { logprob[t] = Perplexity.logSoftmax(logits, at: tokens[t]) }
-            }
-            let sum = logprob[max(contextLength, from)...].reduce(0, +)
-            let tail = logprob[(meanFromCommonPrefix ? common : contextLength)...]
-            scores.append(Score(sum: sum, mean: tail.reduce(0, +) / Double(tail.count)))
-        }
-        return scores
     }
 }

@@ -37,17 +37,17 @@ package struct PerplexityResult: Sendable {
 /// next token), −ln p from a log-softmax in double as llama.cpp computes it.
 package enum Perplexity {
     package static func run(model: LanguageModel, tokenizer: Tokenizer, text: String, context: Int, chunks: Int?,
-                            threads: Int?, kernels: KernelChoice = .fast,
+                            threads: Int?, kernels: KernelChoice = .fast, kvCacheType: KVCacheType = .f16,
                             shouldStop: () -> Bool = { false },
                             progress: (PerplexityResult) -> Void = { _ in }) throws(BoraError) -> PerplexityResult {
         try run(model: model, tokenizer: tokenizer, tokens: tokenizer.encode(text), context: context, chunks: chunks,
-                threads: threads, kernels: kernels, shouldStop: shouldStop, progress: progress)
+                threads: threads, kernels: kernels, kvCacheType: kvCacheType, shouldStop: shouldStop, progress: progress)
     }
 
     /// The same on a text already tokenized (with its BOS, if any); `tokenizer` gives BOS and the bytes.
     /// `visit` sees every scored position: its index among them, the target token and the logits.
     package static func run(model: LanguageModel, tokenizer: Tokenizer, tokens: [Int], context: Int, chunks: Int?,
-                            threads: Int?, kernels: KernelChoice = .fast,
+                            threads: Int?, kernels: KernelChoice = .fast, kvCacheType: KVCacheType = .f16,
                             shouldStop: () -> Bool = { false },
                             progress: (PerplexityResult) -> Void = { _ in },
                             visit: (Int, Int, UnsafeBufferPointer<Float>) -> Void = { _, _, _ in }) throws(BoraError) -> PerplexityResult {
@@ -57,12 +57,13 @@ package enum Perplexity {
             throw .invalidArgument("the text has \(tokens.count) tokens; a context of \(context) needs at least \(2 * context)")
         }
         return try runChunks(model: model, tokenizer: tokenizer, tokens: tokens, context: context, chunks: chunks,
-                             threads: threads, kernels: kernels, shouldStop: shouldStop, progress: progress, visit: visit)
+                             threads: threads, kernels: kernels, kvCacheType: kvCacheType, shouldStop: shouldStop,
+                             progress: progress, visit: visit)
     }
 
     /// `run` without the two-chunk minimum (KL divergence replays a base's chunks, however few).
     static func runChunks(model: LanguageModel, tokenizer: Tokenizer, tokens: [Int], context: Int, chunks: Int?,
-                          threads: Int?, kernels: KernelChoice, shouldStop: () -> Bool,
+                          threads: Int?, kernels: KernelChoice, kvCacheType: KVCacheType = .f16, shouldStop: () -> Bool,
                           progress: (PerplexityResult) -> Void,
                           visit: (Int, Int, UnsafeBufferPointer<Float>) -> Void) throws(BoraError) -> PerplexityResult {
         guard context >= 4 else { throw .invalidArgument("the context must be at least 4 tokens, got \(context)") }
@@ -73,7 +74,7 @@ package enum Perplexity {
         let available = tokens.count / context
         let n = min(chunks ?? available, available)
         let evaluation = try InferenceContext(model: model, options: ContextOptions(
-            maxContext: context, chunkSize: context, threads: threads, kernels: kernels))
+            maxContext: context, chunkSize: context, threads: threads, kvCacheType: kvCacheType, kernels: kernels))
         let first = context / 2
         var result = PerplexityResult()
         result.context = context
@@ -113,7 +114,7 @@ package enum Perplexity {
     /// document (its rolling cache), which chunked perplexity cannot show. Models without a window
     /// need the document to fit their context. `context` in the result is the document's length.
     package static func runDocument(model: LanguageModel, tokenizer: Tokenizer, tokens: [Int], threads: Int?,
-                                    kernels: KernelChoice = .fast, piece: Int = 4096,
+                                    kernels: KernelChoice = .fast, kvCacheType: KVCacheType = .f16, piece: Int = 4096,
                                     shouldStop: () -> Bool = { false },
                                     progress: (PerplexityResult) -> Void = { _ in }) throws(BoraError) -> PerplexityResult {
         guard tokens.count >= 2 else { throw .invalidArgument("the document has \(tokens.count) tokens; scoring needs at least 2") }
@@ -122,7 +123,7 @@ package enum Perplexity {
             throw .invalidArgument("the document has \(tokens.count) tokens but the model, which has no sliding window, holds \(c.contextLength): score it in chunks (-c)")
         }
         let evaluation = try InferenceContext(model: model, options: ContextOptions(
-            maxContext: c.slidingWindow == nil ? tokens.count : nil, threads: threads, kernels: kernels))
+            maxContext: c.slidingWindow == nil ? tokens.count : nil, threads: threads, kvCacheType: kvCacheType, kernels: kernels))
         var result = PerplexityResult()
         result.context = tokens.count
         var start = 0
