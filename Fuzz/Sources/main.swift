@@ -48,7 +48,7 @@ func folder(_ target: Target, with data: UnsafeRawBufferPointer, as name: String
 func exercise(model path: String) {
     guard let model = try? LanguageModel(path: path, options: ModelLoadOptions(repackWeights: true)) else { return }
     if let context = try? InferenceContext(model: model, options: ContextOptions(maxContext: 8, threads: 1)) {
-        _ = try? context.evaluate([0, min(1, model.config.vocabularySize - 1)])
+        _ = try? context.evaluateInPlace([0, min(1, model.config.vocabularySize - 1)])
     }
     if let tokenizer = try? model.tokenizer() { exercise(tokenizer: tokenizer) }
 }

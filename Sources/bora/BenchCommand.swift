@@ -43,22 +43,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
-    struct Result {
-        let name: String
-        let prompt: Int
-        let generated: Int
-        let depth: Int
-        let samples: [Double]
-        var mean: Double { BenchCommand.statistics(samples).mean }
-        var standardDeviation: Double { BenchCommand.statistics(samples).stddev }
-    }
-
     /// Mean and sample standard deviation (0 for one sample).
-    static func statistics(_ samples: [Double]) -> (mean: Double, stddev: Double) {
-        let m = samples.reduce(0, +) / Double(samples.count)
-        guard samples.count > 1 else { return (m, 0) }
-        return (m, (samples.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(samples.count - 1)).squareRoot())
-    }
+    static func statistics(_ samples: [Double]) -> (mean: Double, stddev: Double) { Benchmark.statistics(samples) }
 
     /// A comma-separated list of counts ≥ 0 (≥ 1 where zero means nothing).
     static func counts(_ text: String, option: String) throws -> [Int] {
@@ -84,60 +70,19 @@ struct BenchCommand: AsyncParsableCommand {
         let path = try DefaultModel.resolve(model)
         let model = try LanguageModel(path: path)
         for note in model.files.notes { printError("note: \(note)") }
-        let c = model.config
-        let longest = max(prompts.max() ?? 0, gens.max() ?? 0, 1)
-        let deepest = depthList.max() ?? 0
-        // Prompts (and the depth) are evaluated in chunks as long as the longest prompt, at least 512
-        // (llama-bench's micro-batch), so `-p 0 -d N` does not fill the depth token by token; at
-        // most W for sliding-window models, as Mistral's reference does.
-        let chunk = min(max(prompts.max() ?? 0, 512), c.slidingWindow ?? Int.max)
-        let context = try InferenceContext(model: model, options: ContextOptions(
-            maxContext: deepest + longest + 1, chunkSize: chunk, threads: threads, kernels: kernelChoice))
-        var random = SystemRandomNumberGenerator()
-        let tokens = (0..<(deepest + longest)).map { _ in Int.random(in: 3..<c.vocabularySize, using: &random) }
-
-        func measure(_ body: () throws -> Void) rethrows -> Double {
-            let start = ContinuousClock.now
-            try body()
-            return (ContinuousClock.now - start).seconds
-        }
-        var results: [Result] = []
-        for depth in depthList {
-            // The depth is evaluated once, untimed, and restored before every repetition (as llama-bench does).
-            context.reset()
-            var start: InferenceContext.Snapshot?
-            if depth > 0 {
-                try context.evaluate(Array(tokens.prefix(depth)))
-                start = context.snapshot()
-            }
-            let suffix = depth > 0 ? " @ d\(depth)" : ""
-            func repeated(_ count: Int, _ body: () throws -> Void) rethrows -> [Double] {
-                var samples: [Double] = []
-                for rep in 0...repetitions {   // the first run warms the caches and is not counted
-                    if let start { context.restore(start) } else { context.reset() }
-                    let seconds = try measure(body)
-                    if rep > 0 { samples.append(Double(count) / seconds) }
-                }
-                return samples
-            }
-            for p in prompts {
-                let samples = try repeated(p) { try context.evaluate(Array(tokens[depth..<(depth + p)])) }
-                results.append(Result(name: "pp\(p)" + suffix, prompt: p, generated: 0, depth: depth, samples: samples))
-            }
-            for n in gens {
-                let samples = try repeated(n) { for t in tokens[depth..<(depth + n)] { try context.evaluate([t]) } }
-                results.append(Result(name: "tg\(n)" + suffix, prompt: 0, generated: n, depth: depth, samples: samples))
-            }
-        }
+        let report = try Benchmark.run(model: model, prompts: prompts, generations: gens, depths: depthList,
+                                       repetitions: repetitions, threads: threads, kernels: kernelChoice,
+                                       probeMemory: !noMemoryProbe)
+        let results = report.tests
         let weightBytes = Double(model.weights.bytesPerToken)
         let decode = results.first { $0.name.hasPrefix("tg") }.map { $0.mean * weightBytes }
-        let memory = noMemoryProbe ? nil : MemoryBandwidth.measure(pool: context.pool)
+        let memory = report.memoryBytesPerSecond
 
         let name = (path as NSString).lastPathComponent
         if json {
             var object: [String: Any] = [
                 "model": name, "file_bytes": model.files.tensors.fileBytes, "weight_bytes_per_token": Int(weightBytes),
-                "threads": context.pool.threadCount, "kernels": kernelChoice.rawValue,
+                "threads": report.threadCount, "kernels": kernelChoice.rawValue,
                 "tests": results.map { ["name": $0.name, "mean": $0.mean, "stddev": $0.standardDeviation, "samples": $0.samples,
                                         "n_prompt": $0.prompt, "n_gen": $0.generated, "n_depth": $0.depth] },
             ]
@@ -147,7 +92,7 @@ struct BenchCommand: AsyncParsableCommand {
             return
         }
         print(String(format: "model %@ | %.2f GB | %d threads | %@ kernels", name, Double(model.files.tensors.fileBytes) / 1e9,
-                     context.pool.threadCount, kernelChoice.rawValue))
+                     report.threadCount, kernelChoice.rawValue))
         for r in results {
             let label = r.name.padding(toLength: max(16, r.name.count), withPad: " ", startingAt: 0)
             print(label + String(format: " %10.2f ± %.2f tokens/s", r.mean, r.standardDeviation))

@@ -112,6 +112,29 @@ final class ProgressBar: @unchecked Sendable {
         printError("\r\(label) [" + String(repeating: "#", count: filled) + String(repeating: " ", count: 30 - filled) + "] \(percent)%", newline: false)
     }
 
+    private var started: ContinuousClock.Instant?
+    private var lastDrawn: ContinuousClock.Instant?
+
+    /// Counted progress with the time left, estimated from the pace so far (redrawn at most 10
+    /// times a second, and at the end).
+    func update(done: Int, of total: Int, detail: String = "") {
+        guard enabled, total > 0 else { return }
+        let now = ContinuousClock.now
+        if started == nil { started = now }
+        if let lastDrawn, now - lastDrawn < .milliseconds(100), done < total { return }
+        lastDrawn = now
+        last = 0
+        let filled = min(done, total) * 30 / total
+        var line = "\r\u{1B}[2K\(label) [" + String(repeating: "#", count: filled) + String(repeating: " ", count: 30 - filled) + "] \(done)/\(total)"
+        let elapsed = (now - started!).seconds
+        if done > 0, done < total {
+            let left = Int((elapsed / Double(done) * Double(total - done)).rounded())
+            line += String(format: ", %d:%02d left", left / 60, left % 60)
+        }
+        if !detail.isEmpty { line += "  " + detail }
+        printError(line, newline: false)
+    }
+
     func finish() {
         guard enabled, last >= 0 else { return }
         printError("\r\u{1B}[2K", newline: false)

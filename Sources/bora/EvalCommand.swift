@@ -54,12 +54,12 @@ struct EvalCommand: ParsableCommand {
         for note in model.files.notes { printError("note: \(note)") }
         Interruption.catchSIGINT()
         defer { Interruption.release() }
-        let tty = isatty(2) != 0
+        let bar = ProgressBar(label: "tasks")
         let result = try MultipleChoice.score(model: model, tokenizer: model.tokenizer(), tasks: tasks, threads: threads,
                                               shouldStop: { Interruption.requested }) { partial in
-            if tty && !json { printError("\r\(partial.tasks)/\(tasks.count) tasks, acc \(String(format: "%.4f", partial.acc.value))", newline: false) }
+            bar.update(done: partial.tasks, of: tasks.count, detail: String(format: "acc %.4f", partial.acc.value))
         }
-        if tty && !json { printError("\r\u{1B}[2K", newline: false) }
+        bar.finish()
         if json {
             let object = JSONValue.object([
                 "model": .string((path as NSString).lastPathComponent), "format": .string(format), "shots": .number(Double(shots)),

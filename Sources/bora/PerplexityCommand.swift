@@ -106,16 +106,25 @@ struct PerplexityCommand: ParsableCommand {
             return
         }
         let started = ContinuousClock.now
+        let tokens = tokenizer.encode(text)
+        // On a terminal a progress bar with the time left; into a pipe or file, llama-perplexity's running values.
+        let total = document ? (tokens.count + 4094) / 4096 : min(chunks ?? tokens.count / max(context, 1), tokens.count / max(context, 1))
+        let bar = !json && isatty(1) != 0 && isatty(2) != 0 ? ProgressBar(label: "perplexity") : nil
         let show: (PerplexityResult) -> Void = { partial in
-            if !json { writeOut(String(format: "[%d]%.4f,", partial.chunks, partial.perplexity)) }
+            if let bar {
+                bar.update(done: partial.chunks, of: total, detail: String(format: "PPL %.4f", partial.perplexity))
+            } else if !json {
+                writeOut(String(format: "[%d]%.4f,", partial.chunks, partial.perplexity))
+            }
         }
         if let klBase {
-            let (base, result) = try KLDivergence.base(model: model, tokenizer: tokenizer, tokens: tokenizer.encode(text),
+            let (base, result) = try KLDivergence.base(model: model, tokenizer: tokenizer, tokens: tokens,
                                                       context: context, chunks: chunks, top: klTop, threads: threads,
                                                       kernels: kernelChoice, shouldStop: { Interruption.requested }, progress: show)
             try base.write(to: klBase)
+            bar?.finish()
             if !json {
-                writeOut("\n")
+                if bar == nil { writeOut("\n") }
                 print(String(format: "Final estimate: PPL = %.4f +/- %.5f", result.perplexity, result.perplexityError))
                 print("saved \(base.positions) distributions (top \(base.top)) of \(base.chunks) chunks to \(klBase)")
             } else {
@@ -126,12 +135,13 @@ struct PerplexityCommand: ParsableCommand {
             return
         }
         let result = document
-            ? try Perplexity.runDocument(model: model, tokenizer: tokenizer, tokens: tokenizer.encode(text), threads: threads,
+            ? try Perplexity.runDocument(model: model, tokenizer: tokenizer, tokens: tokens, threads: threads,
                                          kernels: kernelChoice, shouldStop: { Interruption.requested }, progress: show)
-            : try Perplexity.run(model: model, tokenizer: tokenizer, text: text, context: context, chunks: chunks,
+            : try Perplexity.run(model: model, tokenizer: tokenizer, tokens: tokens, context: context, chunks: chunks,
                                  threads: threads, kernels: kernelChoice, shouldStop: { Interruption.requested },
                                  progress: show)
         let seconds = Double((ContinuousClock.now - started).components.seconds)
+        bar?.finish()
         if json {
             let object = JSONValue.object([
                 "model": .string((path as NSString).lastPathComponent), "ppl": .number(result.perplexity),
@@ -144,7 +154,7 @@ struct PerplexityCommand: ParsableCommand {
             print(object.serialized)
             return
         }
-        writeOut("\n")
+        if bar == nil { writeOut("\n") }
         if Interruption.requested { print("interrupted: the figures below cover the first \(result.chunks) chunks") }
         print(String(format: "Final estimate: PPL = %.4f +/- %.5f", result.perplexity, result.perplexityError))
         let shape = document ? "one sequence of \(result.context) tokens" : "\(result.chunks) chunks of \(context)"

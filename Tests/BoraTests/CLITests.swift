@@ -95,6 +95,41 @@ import Testing
         #expect(refused.status != 0 && refused.stderr.contains("does not tokenize to the tokens of"), "\(refused.stderr)")
     }
 
+    /// `bora compare`: each model measured in a process of its own (the default model twice here),
+    /// the same figures `bora perplexity` gives, speed, memory, KV rows, the HTML report; a file that
+    /// is no model fails its column (exit 1) and the rest is still reported.
+    @Test func compareMeasuresEachModel() throws {
+        guard available else { return }
+        let model = try #require(Fixtures.defaultModel)
+        let text = Fixtures.root + "/text/gpl-3.txt", tasks = Fixtures.root + "/tasks/everyday.hellaswag.txt"
+        let html = Fixtures.temporaryFile("compare.html")
+        let r = try runBora(["compare", model, model, "--perplexity", text, "-c", "128", "--chunks", "2", "--task", tasks,
+                             "--limit", "3", "-p", "16", "-n", "4", "-r", "1", "--json", "--report", html])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try JSONValue.parse(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        let entries = try #require(json["entries"]?.array)
+        #expect(entries.count == 2)
+        let alone = try runBora(["perplexity", "-f", text, "-c", "128", "--chunks", "2", "--json"])
+        let ppl = try #require(JSONValue.parse(alone.stdout.trimmingCharacters(in: .whitespacesAndNewlines))["ppl"]?.double)
+        for e in entries {
+            #expect(e["perplexity"]?["ppl"]?.double == ppl && e["perplexity"]?["chunks"]?.int == 2)
+            #expect(e["tasks"]?.array?.first?["tasks"]?.int == 3 && e["tasks"]?.array?.first?["format"]?.string == "hellaswag")
+            #expect(e["speed"]?["tests"]?.array?.map { $0["name"]?.string ?? "" } == ["pp16", "tg4"])
+            #expect((e["speed"]?["memory_bytes_per_second"]?.double ?? 0) > 1e8)
+            let file = try #require(e["model"]?["file_bytes"]?.int)
+            #expect((e["peak_resident_bytes"]?.int ?? 0) > file / 2 && e["model"]?["quantization"]?.string == "Q4_1")
+            #expect(e["kv_cache"]?.array?.map { $0["tokens"]?.int ?? 0 } == [4096, 32768])
+        }
+        let page = try String(contentsOfFile: html, encoding: .utf8)
+        #expect(page.contains("<svg") && page.contains("SmolLM2-135M-Instruct.Q4_1.gguf"))
+
+        let broken = try runBora(["compare", model, text, "-p", "8", "-n", "2", "-r", "1"])
+        #expect(broken.status == 1 && broken.stderr.contains("measuring \(text) failed"), "\(broken.stderr)")
+        #expect(broken.stdout.contains("SmolLM2-135M-Instruct.Q4_1.gguf") && broken.stdout.contains("decode tg2"))
+        let missing = try runBora(["compare", model, "/nonexistent.gguf"])
+        #expect(missing.status != 0 && missing.stderr.contains("/nonexistent.gguf"))
+    }
+
     @Test func badInputGivesClearErrors() throws {
         guard available else { return }
         let temp = try runBora(["run", "-p", "hi", "--temp=-1"])

@@ -48,7 +48,7 @@ public final class Generator {
             try context.truncate(to: common)
             cachedTokens.removeLast(cachedTokens.count - common)
         }
-        var logits = try context.evaluate(Array(prompt[common...]))
+        var logits = try context.evaluateInPlace(Array(prompt[common...]))
         cachedTokens = prompt
         sequence.promptEvaluated(prompt.count - common)
 
@@ -62,7 +62,7 @@ public final class Generator {
                 try context.shift(keep: keep, discard: discard)
                 cachedTokens.removeSubrange(keep..<(keep + discard))
             }
-            logits = try context.evaluate([token])
+            logits = try context.evaluateInPlace([token])
             cachedTokens.append(token)
         }
         return sequence.stats

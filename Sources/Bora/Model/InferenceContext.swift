@@ -105,9 +105,17 @@ public final class InferenceContext {
         length = snapshot.length
     }
 
-    /// Feeds `tokens` and returns the logits after the last one (valid until the next call).
+    /// Feeds `tokens` and returns (a copy of) the logits after the last one.
     @discardableResult
-    public func evaluate(_ tokens: [Int]) throws(BoraError) -> UnsafeBufferPointer<Float> {
+    public func evaluate(_ tokens: [Int]) throws(BoraError) -> [Float] {
+        Array(try evaluateInPlace(tokens))
+    }
+
+    /// Feeds `tokens` and returns the logits after the last one in the context's own buffer: valid
+    /// until the next call and only while the context lives (the generation loop and benchmarks,
+    /// which must not allocate per token).
+    @discardableResult
+    package func evaluateInPlace(_ tokens: [Int]) throws(BoraError) -> UnsafeBufferPointer<Float> {
         var last = UnsafeBufferPointer<Float>(start: nil, count: 0)
         try run(tokens) { logits, _ in last = logits }
         return last

@@ -41,4 +41,16 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: size) }
+
+    /// Gives back the resident pages wholly inside `count` bytes from `start` (part of this
+    /// mapping). The mapping is private, read-only and never written, so a later read faults the
+    /// same bytes in again from the file: this drops memory, never data.
+    func releasePages(_ start: UnsafeRawPointer, count: Int) {
+        precondition(start >= base && start + count <= base + size, "a range outside the mapping of \(path)")
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let first = (Int(bitPattern: start) + page - 1) / page * page
+        let end = (Int(bitPattern: start) + count) / page * page
+        guard end > first, let pointer = UnsafeMutableRawPointer(bitPattern: first) else { return }
+        _ = madvise(pointer, end - first, MADV_DONTNEED)
+    }
 }

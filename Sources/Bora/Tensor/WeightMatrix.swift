@@ -41,7 +41,12 @@ public struct WeightMatrix: @unchecked Sendable {
     /// whether it did. See pack.c for why repacking pays.
     mutating func repackIfSupported() -> Bool {
         guard packed == nil, bora_packed_supported(dtype.kernelCode, Int64(cols)) != 0, rows >= 16 else { return false }
-        packed = PackedMatrix(self)
+        let copy = PackedMatrix(self)
+        packed = copy
+        // The kernels read the packed copy from now on: the mapped pages the packing read would
+        // otherwise stay resident beside it, doubling the model's memory. (The reference kernels
+        // and the rows past the last group still read the mapping; their pages fault back in.)
+        storage.file.releasePages(data, count: copy.groups * 16 * rowBytes)
         return true
     }
 

@@ -48,15 +48,15 @@ for path in models {
 
     // 1. Decode, one sequence.
     let context = try InferenceContext(model: model, options: ContextOptions(maxContext: 512, threads: 2))
-    try context.evaluate(Array(3..<40))
+    try context.evaluateInPlace(Array(3..<40))
     // (Mutated once before counting: an array literal may live in static storage, copied on first write.)
     var token = [7]
     token[0] = 8
-    for _ in 0..<8 { try context.evaluate(token) }
+    for _ in 0..<8 { try context.evaluateInPlace(token) }
     let decode = try counted {
         for i in 0..<64 {
             token[0] = 3 + (i * 31) % (vocabulary - 3)
-            try context.evaluate(token)
+            try context.evaluateInPlace(token)
         }
     }
     guard decode == 0 else { fail("\(name): \(decode) allocations in 64 decoded tokens") }

@@ -1,0 +1,92 @@
+/// Prompt-processing and generation speed in the style of llama-bench: `ppN` evaluates N tokens
+/// at once, `tgN` generates N one at a time, each after `depth` tokens already in the cache, from
+/// random token ids. Shared by `bora bench` and `bora compare`.
+package enum Benchmark {
+    /// One test's tokens/s, one sample per repetition.
+    package struct Test: Sendable, Codable, Equatable {
+        package var name: String
+        package var prompt: Int
+        package var generated: Int
+        package var depth: Int
+        package var samples: [Double]
+
+        package var mean: Double { Benchmark.statistics(samples).mean }
+        package var standardDeviation: Double { Benchmark.statistics(samples).stddev }
+    }
+
+    package struct Report: Sendable {
+        package var tests: [Test]
+        package var threadCount: Int
+        /// The memory-bandwidth probe's bytes/s, in the same run and thread pool (nil: not probed).
+        package var memoryBytesPerSecond: Double?
+    }
+
+    /// Mean and sample standard deviation (0 for one sample).
+    package static func statistics(_ samples: [Double]) -> (mean: Double, stddev: Double) {
+        guard !samples.isEmpty else { return (.nan, .nan) }
+        let m = samples.reduce(0, +) / Double(samples.count)
+        guard samples.count > 1 else { return (m, 0) }
+        return (m, (samples.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(samples.count - 1)).squareRoot())
+    }
+
+    /// Runs every prompt and generation test at every depth, `repetitions` times each after one
+    /// uncounted warm-up; `progress(done, total)` after each run.
+    package static func run(model: LanguageModel, prompts: [Int], generations: [Int], depths: [Int] = [0],
+                            repetitions: Int, threads: Int?, kernels: KernelChoice = .fast, probeMemory: Bool = true,
+                            shouldStop: () -> Bool = { false },
+                            progress: (Int, Int) -> Void = { _, _ in }) throws(BoraError) -> Report {
+        let prompts = prompts.filter { $0 > 0 }, generations = generations.filter { $0 > 0 }
+        guard repetitions >= 1 else { throw .invalidArgument("repetitions must be at least 1, got \(repetitions)") }
+        guard depths.allSatisfy({ $0 >= 0 }) else { throw .invalidArgument("depths cannot be negative") }
+        let c = model.config
+        let longest = max(prompts.max() ?? 0, generations.max() ?? 0, 1)
+        let deepest = depths.max() ?? 0
+        // Prompts (and the depth) are evaluated in chunks as long as the longest prompt, at least 512
+        // (llama-bench's micro-batch), so `-p 0 -d N` does not fill the depth token by token; at
+        // most W for sliding-window models, as Mistral's reference does.
+        let chunk = min(max(prompts.max() ?? 0, 512), c.slidingWindow ?? Int.max)
+        let context = try InferenceContext(model: model, options: ContextOptions(
+            maxContext: deepest + longest + 1, chunkSize: chunk, threads: threads, kernels: kernels))
+        var random = SystemRandomNumberGenerator()
+        let tokens = (0..<(deepest + longest)).map { _ in Int.random(in: min(3, c.vocabularySize - 1)..<c.vocabularySize, using: &random) }
+        let total = depths.count * (prompts.count + generations.count) * (repetitions + 1)
+        var done = 0
+
+        var tests: [Test] = []
+        depthLoop: for depth in depths {
+            // The depth is evaluated once, untimed, and restored before every repetition (as llama-bench does).
+            context.reset()
+            var start: InferenceContext.Snapshot?
+            if depth > 0 {
+                try context.evaluateInPlace(Array(tokens.prefix(depth)))
+                start = context.snapshot()
+            }
+            let suffix = depth > 0 ? " @ d\(depth)" : ""
+            func repeated(_ count: Int, _ body: () throws(BoraError) -> Void) throws(BoraError) -> [Double] {
+                var samples: [Double] = []
+                for rep in 0...repetitions {   // the first run warms the caches and is not counted
+                    if shouldStop() { break }
+                    if let start { context.restore(start) } else { context.reset() }
+                    let began = ContinuousClock.now
+                    try body()
+                    if rep > 0 { samples.append(Double(count) / (ContinuousClock.now - began).seconds) }
+                    done += 1
+                    progress(done, total)
+                }
+                return samples
+            }
+            for p in prompts {
+                let samples = try repeated(p) { () throws(BoraError) in try context.evaluateInPlace(Array(tokens[depth..<(depth + p)])) }
+                if samples.isEmpty { break depthLoop }
+                tests.append(Test(name: "pp\(p)" + suffix, prompt: p, generated: 0, depth: depth, samples: samples))
+            }
+            for n in generations {
+                let samples = try repeated(n) { () throws(BoraError) in for t in tokens[depth..<(depth + n)] { try context.evaluateInPlace([t]) } }
+                if samples.isEmpty { break depthLoop }
+                tests.append(Test(name: "tg\(n)" + suffix, prompt: 0, generated: n, depth: depth, samples: samples))
+            }
+        }
+        let memory = probeMemory && !shouldStop() ? MemoryBandwidth.measure(pool: context.pool) : nil
+        return Report(tests: tests, threadCount: context.pool.threadCount, memoryBytesPerSecond: memory)
+    }
+}
