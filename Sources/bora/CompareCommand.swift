@@ -119,7 +119,8 @@ struct CompareCommand: ParsableCommand {
             if let report { print("report: \(report)") }
         }
         if Interruption.requested { printError("interrupted: \(entries.count) of \(paths.count) models measured") }
-        if !failed.isEmpty { throw ExitCode(1) }
+        // A model that failed, or whose measurement stopped on an error, fails the command.
+        if !failed.isEmpty || entries.contains(where: { $0.error != nil }) { throw ExitCode(1) }
     }
 
     /// This program, to run the workers.

@@ -126,6 +126,19 @@ import Testing
         let broken = try runBora(["compare", model, text, "-p", "8", "-n", "2", "-r", "1"])
         #expect(broken.status == 1 && broken.stderr.contains("measuring \(text) failed"), "\(broken.stderr)")
         #expect(broken.stdout.contains("SmolLM2-135M-Instruct.Q4_1.gguf") && broken.stdout.contains("decode tg2"))
+        // MMLU's own layout: the k-shot examples found in ../dev/ beside test/.
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("bora-mmlu-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root + "/test", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: root + "/dev", withIntermediateDirectories: true)
+        try "What is 2 + 2?,3,4,5,6,B\nWhat is 3 + 3?,6,7,8,9,A\n".write(toFile: root + "/test/arithmetic_test.csv", atomically: true, encoding: .utf8)
+        try "What is 1 + 1?,1,2,3,4,B\n".write(toFile: root + "/dev/arithmetic_dev.csv", atomically: true, encoding: .utf8)
+        let mmlu = try runBora(["compare", model, "--task", root + "/test/arithmetic_test.csv", "--shots", "1", "-p", "0", "-n", "0", "--json"])
+        #expect(mmlu.status == 0, "\(mmlu.stderr)")
+        let task = try JSONValue.parse(mmlu.stdout.trimmingCharacters(in: .whitespacesAndNewlines))["entries"]?.array?.first?["tasks"]?.array?.first
+        #expect(task?["format"]?.string == "mmlu" && task?["shots"]?.int == 1 && task?["tasks"]?.int == 2)
+        let noDev = try runBora(["compare", model, "--task", root + "/test/arithmetic_test.csv", "--shots", "2", "-p", "0", "-n", "0"])
+        #expect(noDev.status == 1 && noDev.stderr.contains("holds 1 examples; 2-shot needs 2"), "\(noDev.stderr)")
         let missing = try runBora(["compare", model, "/nonexistent.gguf"])
         #expect(missing.status != 0 && missing.stderr.contains("/nonexistent.gguf"))
     }
