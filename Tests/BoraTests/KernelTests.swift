@@ -195,7 +195,7 @@ import Testing
         let cols = 96
         let pool = try ThreadPool(threads: 2)
         let workspace = Workspace(threadCount: 2, floatsPerThread: cols)
-        for (rows, batch) in [(37, 1), (48, 1), (53, 7), (37, 70), (16, 2)] {
+        for (rows, batch) in [(37, 1), (48, 1), (53, 7), (37, 70), (16, 2), (83, 13)] {
             let bytes = Self.randomWeights(dtype, rows: rows, cols: cols, rng: &rng)
             var w = try Self.matrix(dtype, bytes, rows: rows, cols: cols, name: "packed-\(dtype.rawValue)-\(rows)-\(batch)")
             #expect(w.repackIfSupported() == (bora_isa() >= BORA_ISA_AVX2))
