@@ -201,6 +201,20 @@ INLINE void gemv(const int type, const uint8_t *packed, int64_t k, int64_t g0, i
     }
 }
 
+/// k-step pair v (of 4) of a unit for the prompt tile: the NZ groups' codes against each of the M
+/// activation rows, into `acc`. Called with constant v and accumulator arrays, so the tile's sums
+/// stay in registers (a run-time choice between two arrays kept them in memory).
+INLINE void tile_dots(const int type, const int M, const int NZ, const uint8_t *const q[2], const int v,
+                      const int8_t *xq, int64_t k, int64_t b0, int64_t j, __m512i acc[6][2]) {
+    __m512i even[2], odd[2];
+    for (int z = 0; z < NZ; z++) load_pair(type, q[z], v, &even[z], &odd[z]);
+    for (int m = 0; m < M; m++) {
+        const int32_t *x4 = (const int32_t *)(xq + (b0 + m) * k + 32 * j);
+        const __m512i xe = _mm512_set1_epi32(x4[2 * v]), xo = _mm512_set1_epi32(x4[2 * v + 1]);
+        for (int z = 0; z < NZ; z++) acc[m][z] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(acc[m][z], even[z], xe), odd[z], xo);
+    }
+}
+
 /// Prompt: M activation rows × NZ groups (16·NZ weight rows), all units.
 INLINE void tile(const int type, const int M, const int NZ, const uint8_t *packed, int64_t k, int64_t g, int64_t b0,
                  const int8_t *xq, const float *xd, const float *xs16, const int32_t *xsum, float *out, int64_t os) {
@@ -224,19 +238,10 @@ INLINE void tile(const int type, const int M, const int NZ, const uint8_t *packe
         __m512i ia[6][2], ib[6][2];
         for (int m = 0; m < M; m++)
             for (int z = 0; z < NZ; z++) ia[m][z] = ib[m][z] = _mm512_setzero_si512();
-        for (int v = 0; v < 4; v++) {
-            __m512i even[2], odd[2];
-            for (int z = 0; z < NZ; z++) load_pair(type, q[z], v, &even[z], &odd[z]);
-            for (int m = 0; m < M; m++) {
-                const int32_t *x4 = (const int32_t *)(xq + (b0 + m) * k + 32 * j);
-                const __m512i xe = _mm512_set1_epi32(x4[2 * v]), xo = _mm512_set1_epi32(x4[2 * v + 1]);
-                for (int z = 0; z < NZ; z++) {
-                    __m512i *h = per16(type) && v >= 2 ? &ib[m][z] : &ia[m][z];
-                    *h = _mm512_dpbusd_epi32(*h, even[z], xe);
-                    *h = _mm512_dpbusd_epi32(*h, odd[z], xo);
-                }
-            }
-        }
+        tile_dots(type, M, NZ, q, 0, xq, k, b0, j, ia);
+        tile_dots(type, M, NZ, q, 1, xq, k, b0, j, ia);
+        tile_dots(type, M, NZ, q, 2, xq, k, b0, j, per16(type) ? ib : ia);
+        tile_dots(type, M, NZ, q, 3, xq, k, b0, j, per16(type) ? ib : ia);
         unit_factors f[2];
         for (int z = 0; z < NZ; z++) f[z] = factors(type, base[z], j, &sf[z]);
         for (int m = 0; m < M; m++) {
