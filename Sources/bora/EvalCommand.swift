@@ -37,6 +37,12 @@ struct EvalCommand: ParsableCommand {
     @Option(name: [.customShort("t"), .long], help: "Threads (default: physical cores).")
     var threads: Int?
 
+    @Option(help: "Kernels: fast or reference.")
+    var kernels = "fast"
+
+    @Option(name: .customLong("kv-cache"), help: "KV cache storage: f16 or f32 (with --kernels reference: F32 throughout).")
+    var kvCache = "f16"
+
     @Flag(help: "Print each task's gold index, the per-token means of its choices and the choice they pick.")
     var verbose = false
 
@@ -46,6 +52,8 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
         guard (0...64).contains(shots) else { throw ValidationError("--shots must be between 0 and 64") }
+        guard let kernelChoice = KernelChoice(rawValue: kernels) else { throw ValidationError("--kernels must be fast or reference") }
+        guard let cacheType = KVCacheType(rawValue: kvCache) else { throw ValidationError("--kv-cache must be f16 or f32") }
         let (format, all) = try ChoiceTask.read(path: task, shots: shots, dev: dev)
         guard !all.isEmpty else { throw ValidationError("\(task) holds no tasks") }
         let tasks = Array(all.prefix(limit ?? all.count))
@@ -56,7 +64,7 @@ struct EvalCommand: ParsableCommand {
         defer { Interruption.release() }
         let bar = ProgressBar(label: "tasks")
         let result = try MultipleChoice.score(model: model, tokenizer: model.tokenizer(), tasks: tasks, threads: threads,
-                                              shouldStop: { Interruption.requested }) { partial in
+                                              kernels: kernelChoice, kvCacheType: cacheType, shouldStop: { Interruption.requested }) { partial in
             bar.update(done: partial.tasks, of: tasks.count, detail: String(format: "acc %.4f", partial.acc.value))
         }
         bar.finish()

@@ -41,6 +41,9 @@ struct PerplexityCommand: ParsableCommand {
     @Option(help: "Kernels: fast or reference.")
     var kernels = "fast"
 
+    @Option(name: .customLong("kv-cache"), help: "KV cache storage of the perplexity runs: f16 or f32 (with --kernels reference: F32 throughout).")
+    var kvCache = "f16"
+
     @Option(name: .customLong("kl-divergence-base"), help: "Save this model's distributions to FILE, the base for --kl-divergence.")
     var klBase: String?
 
@@ -68,6 +71,7 @@ struct PerplexityCommand: ParsableCommand {
 
     func run() throws {
         guard let kernelChoice = KernelChoice(rawValue: kernels) else { throw ValidationError("--kernels must be fast or reference") }
+        guard let cacheType = KVCacheType(rawValue: kvCache) else { throw ValidationError("--kv-cache must be f16 or f32") }
         let path = try DefaultModel.resolve(model)
         let model = try LanguageModel(path: path)
         for note in model.files.notes { printError("note: \(note)") }
@@ -136,9 +140,9 @@ struct PerplexityCommand: ParsableCommand {
         }
         let result = document
             ? try Perplexity.runDocument(model: model, tokenizer: tokenizer, tokens: tokens, threads: threads,
-                                         kernels: kernelChoice, shouldStop: { Interruption.requested }, progress: show)
+                                         kernels: kernelChoice, kvCacheType: cacheType, shouldStop: { Interruption.requested }, progress: show)
             : try Perplexity.run(model: model, tokenizer: tokenizer, tokens: tokens, context: context, chunks: chunks,
-                                 threads: threads, kernels: kernelChoice, shouldStop: { Interruption.requested },
+                                 threads: threads, kernels: kernelChoice, kvCacheType: cacheType, shouldStop: { Interruption.requested },
                                  progress: show)
         let seconds = Double((ContinuousClock.now - started).components.seconds)
         bar?.finish()
