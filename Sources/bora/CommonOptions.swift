@@ -74,8 +74,33 @@ struct SamplingOptions: ParsableArguments {
     @Option(name: .customLong("context-shift"), help: "When a model without sliding window fills its context, keep this many first tokens and drop half of the rest instead of stopping.")
     var contextShiftKeep: Int?
 
+    @Option(help: "Constrain the output to a GBNF grammar (llama.cpp's syntax) read from FILE.")
+    var grammar: String?
+
+    @Option(name: .customLong("grammar-text"), help: "Constrain the output to this GBNF grammar.")
+    var grammarText: String?
+
+    @Flag(name: .customLong("json-object"), help: "Constrain the output to one JSON object (OpenAI's json_object mode).")
+    var jsonObject = false
+
+    /// The grammar the options ask for, if any.
+    func grammarConstraint() throws -> GrammarConstraint? {
+        if [grammar != nil, grammarText != nil, jsonObject].filter({ $0 }).count > 1 {
+            throw ValidationError("--grammar, --grammar-text and --json-object exclude each other")
+        }
+        if let grammar {
+            guard let data = FileManager.default.contents(atPath: grammar), let text = String(data: data, encoding: .utf8) else {
+                throw ValidationError("cannot read the grammar file \(grammar) as UTF-8 text")
+            }
+            return GrammarConstraint(gbnf: text)
+        }
+        if let grammarText { return GrammarConstraint(gbnf: grammarText) }
+        return jsonObject ? .jsonObject : nil
+    }
+
     func parameters() throws -> GenerationParameters {
         var p = GenerationParameters()
+        p.grammar = try grammarConstraint()
         p.maxTokens = maxTokens < 0 ? nil : maxTokens
         p.temperature = temperature
         p.topK = topK

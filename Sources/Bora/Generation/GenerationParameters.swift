@@ -30,6 +30,9 @@ public struct GenerationParameters: Sendable, Equatable {
     public var logprobs: Int?
     /// What to do when the context of a model without a sliding window fills up.
     public var contextOverflow: ContextOverflowPolicy = .stop
+    /// A grammar the generated text must follow (`GrammarConstraint.jsonObject`: one JSON object):
+    /// a token it cannot take is never chosen, and the generation ends only where it may end.
+    public var grammar: GrammarConstraint?
 
     public init() {}
 
@@ -58,6 +61,7 @@ public struct GenerationParameters: Sendable, Equatable {
         if stop.contains("") { throw fail("stop strings must not be empty") }
         if let logprobs, logprobs < 0 || logprobs > 20 { throw fail("logprobs must be between 0 and 20, got \(logprobs)") }
         if case .shift(let keep) = contextOverflow, keep < 0 { throw fail("tokens to keep when shifting must be 0 or more, got \(keep)") }
+        try grammar?.validate()
     }
 }
 

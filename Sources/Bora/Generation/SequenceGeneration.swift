@@ -18,6 +18,7 @@ final class SequenceGeneration {
     private var stops: StopStringMatcher
     private var history: [Int]
     private var candidates: TokenCandidates
+    private let grammar: GrammarState?
     private let started: ContinuousClock.Instant
     private var firstToken: ContinuousClock.Instant
 
@@ -53,6 +54,9 @@ final class SequenceGeneration {
         history = prompt
         history.reserveCapacity(prompt.count + min(parameters.maxTokens ?? 256, 1 << 16))
         candidates = TokenCandidates(capacity: tokenizer.vocabularySize)
+        grammar = try parameters.grammar.map { (g: GrammarConstraint) throws(BoraError) in
+            try GrammarState(g, tokenizer: tokenizer, startOfText: startOfText)
+        }
         started = .now
         firstToken = started
         stats.promptTokens = prompt.count
@@ -76,13 +80,23 @@ final class SequenceGeneration {
         // Only ids the tokenizer knows: an embedding padded past it has rows no text stands for.
         let sampled = UnsafeBufferPointer(rebasing: logits[..<min(logits.count, tokenizer.vocabularySize)])
         let logprobs = parameters.logprobs.map { Self.logprobs(sampled, top: $0) }
-        let token: Int
+        var token: Int
         if chain.greedy && chain.samplers.isEmpty {
             // Plain greedy: the first of the highest logits, as the chain's argmax picks it.
             token = Int(bora_argmax(sampled.baseAddress!, sampled.count))
         } else {
             candidates.load(sampled)
             token = chain.sample(&candidates, history: history[...], random: &random)
+        }
+        if let grammar {
+            // llama.cpp's order: the token drawn as usual stands if the grammar takes it; else the
+            // grammar masks every token it cannot take and the chain draws again.
+            if !grammar.allows(token) {
+                candidates.load(sampled)
+                guard grammar.mask(&candidates) > 0 else { return end(.endOfSequence, emit: emit) }
+                token = chain.sample(&candidates, history: history[...], random: &random)
+            }
+            grammar.accept(token)
         }
         if !parameters.ignoreEndOfSequence && tokenizer.endOfGenerationIDs.contains(token) {
             return end(.endOfSequence, emit: emit)

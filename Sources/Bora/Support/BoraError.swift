@@ -34,6 +34,10 @@ public enum BoraError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidTokenizer(String)
     case invalidConversation(String)
 
+    // Constraints
+    /// A GBNF grammar that does not parse (1-based line and column) or cannot be used.
+    case invalidGrammar(line: Int, column: Int, reason: String)
+
     /// A name read from a file, cut to a length an error message can carry.
     static func shortened(_ name: String, limit: Int = 120) -> String {
         name.count <= limit ? name : String(name.prefix(limit)) + "… (\(name.utf8.count) bytes)"
@@ -93,6 +97,8 @@ public enum BoraError: Error, Equatable, Sendable, CustomStringConvertible {
             return "the server is busy: \(limit) requests are already waiting for a slot"
         case .invalidTokenizer(let reason):
             return "tokenizer: \(reason)"
+        case .invalidGrammar(let line, let column, let reason):
+            return line > 0 ? "grammar, line \(line), column \(column): \(reason)" : "grammar: \(reason)"
         case .invalidConversation(let reason):
             return "conversation: \(reason)"
         }

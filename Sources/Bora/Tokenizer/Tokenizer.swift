@@ -27,6 +27,8 @@ public final class Tokenizer: Sendable {
     private let controlTokens: SpecialTokenMatcher
     /// Byte-level user-defined (added, non-special) tokens: always recognised, as Hugging Face does.
     private let addedTokens: SpecialTokenMatcher
+    /// The token-bytes trie grammars walk (`tokenTrie`), built on first use.
+    let trieStore = TrieStore()
 
     init(encoder: Encoder, bosID: Int?, eosID: Int?, addBOS: Bool, addEOS: Bool,
          extraEndOfGeneration: [Int] = [], chatTemplate: String?, warnings: [String] = []) {
