@@ -171,6 +171,32 @@ class ServerTests(unittest.TestCase):
         self.assertEqual(a.choices[0].message.content, b.choices[0].message.content)
         self.assertNotEqual(a.choices[0].message.content, c.choices[0].message.content)
 
+    def test_structured_output(self):
+        # response_format json_object: the answer is one JSON object, seeded at temperature 1 too.
+        finished = 0
+        for seed in (1, 2, 3):
+            r = self.chat("Describe a cat as JSON.", temperature=1, seed=seed, max_tokens=300,
+                          response_format={"type": "json_object"})
+            if r.choices[0].finish_reason == "stop":
+                self.assertIsInstance(json.loads(r.choices[0].message.content), dict)
+                finished += 1
+        self.assertGreaterEqual(finished, 2)
+        # llama-server's grammar field, on both routes.
+        grammar = 'root ::= ("yes" | "no") "."'
+        r = self.chat("Is the sky blue?", temperature=1, seed=4, max_tokens=10, extra_body={"grammar": grammar})
+        self.assertIn(r.choices[0].message.content, ("yes.", "no."))
+        r = self.client.completions.create(model="x", prompt="The answer is ", max_tokens=10, temperature=1, seed=5,
+                                           extra_body={"grammar": grammar})
+        self.assertIn(r.choices[0].text, ("yes.", "no."))
+        # A grammar that does not parse, or a format not supported: 400 naming the field.
+        with self.assertRaises(openai.BadRequestError) as e:
+            self.chat("hi", extra_body={"grammar": 'root ::= ("a"'})
+        self.assertEqual(e.exception.body["param"], "grammar")
+        self.assertIn("line 1", e.exception.body["message"])
+        with self.assertRaises(openai.BadRequestError) as e:
+            self.chat("hi", response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}})
+        self.assertEqual(e.exception.body["param"], "response_format")
+
     def test_errors(self):
         url = self.server.url
         auth = {"Authorization": "Bearer " + KEY}

@@ -87,8 +87,15 @@ package struct APIRequest: Sendable {
             throw .invalid("'top_logprobs' needs 'logprobs': true", param: "top_logprobs")
         }
         if let format = body["response_format"], !format.isNull {
-            guard format["type"]?.string == "text" else {
-                throw .invalid("'response_format' of type '\(format["type"]?.string ?? "?")' is not supported; only 'text'", param: "response_format")
+            switch format["type"]?.string {
+            case "text"?: break
+            case "json_object"?:
+                guard request.parameters.grammar == nil else {
+                    throw .invalid("'response_format' and 'grammar' exclude each other", param: "response_format")
+                }
+                request.parameters.grammar = .jsonObject
+            default:
+                throw .invalid("'response_format' of type '\(format["type"]?.string ?? "?")' is not supported; only 'text' and 'json_object'", param: "response_format")
             }
         }
         if let tools = body["tools"], !tools.isNull, tools.array?.isEmpty != true {
@@ -166,6 +173,12 @@ package struct APIRequest: Sendable {
                 p.logitBias[id] = Float(bias)
             }
         default: throw .invalid("'logit_bias' must be an object of token id → bias", param: "logit_bias")
+        }
+        // llama-server's `grammar`: GBNF text the answer must follow.
+        if let text = try f.string("grammar") {
+            let grammar = GrammarConstraint(gbnf: text)
+            do throws(BoraError) { try grammar.validate() } catch { throw .invalid(error.description, param: "grammar") }
+            p.grammar = grammar
         }
         stream = try f.bool("stream") ?? false
         if let options = f.body["stream_options"], !options.isNull {
