@@ -47,22 +47,6 @@ package struct Grammar: Sendable, Equatable {
         }
     }
 
-    /// Rules that can match the empty string.
-    package var nullable: [Bool] {
-        var result = [Bool](repeating: false, count: rules.count)
-        var changed = true
-        while changed {
-            changed = false
-            for (r, alternatives) in rules.enumerated() where !result[r] {
-                let empty = alternatives.contains { alternative in
-                    alternative.allSatisfy { if case .rule(let s) = $0 { return result[s] } else { return false } }
-                }
-                if empty { result[r] = true; changed = true }
-            }
-        }
-        return result
-    }
-
     /// A rule that can start with itself, by llama.cpp's rule: through the leftmost reference of
     /// an alternative, and past it while the referenced rule has an empty alternative. (Deeper
     /// emptiness is left to the matcher, which expands a repeated stack once.)
