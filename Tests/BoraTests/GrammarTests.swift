@@ -64,6 +64,11 @@ import Testing
         fails("root ::= \"a\"{3,1}", .invalidGrammar(line: 1, column: 13, reason: "the repetition {3,1} has its maximum below its minimum"))
         fails("root ::= * \"a\"", .invalidGrammar(line: 1, column: 10, reason: "\"*\" repeats nothing"))
         fails("root = \"a\"", .invalidGrammar(line: 1, column: 6, reason: "expected ::= after the rule name \"root\""))
+        // Untrusted grammars are bounded: deep nesting and huge expansions are refused, not run.
+        fails("root ::= " + String(repeating: "(", count: 300) + "\"a\"" + String(repeating: ")", count: 300),
+              .invalidGrammar(line: 1, column: 266, reason: "groups nested deeper than 256"))
+        fails("root ::= \"" + String(repeating: "a", count: 200) + "\"{9999}",
+              .invalidGrammar(line: 1, column: 212, reason: "the grammar expands to more than 1000000 elements"))
         // llama.cpp's test_failure_left_recursion, _missing_reference, _missing_root and _missing_root_symbol grammars.
         for text in ["root ::= \"a\" | root \"a\"", "root ::= asdf\nasdf ::= \"a\" | asdf \"a\"\n",
                      "root ::= asdf\nasdf ::= \"a\" | foo \"b\"\nfoo ::= \"c\" | asdf \"d\" | \"e\"",

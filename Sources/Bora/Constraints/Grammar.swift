@@ -91,6 +91,12 @@ extension Grammar {
         /// Where each named rule is defined, and the first use of each name.
         var defined: [String: Int] = [:]
         var references: [(String, Int)] = []
+        /// Groups open around the current position, and elements written so far: a grammar is
+        /// untrusted input (a server request), so both are bounded.
+        var depth = 0
+        var elementCount = 0
+        static let maximumDepth = 256
+        static let maximumElements = 1_000_000
 
         init(_ source: String) { text = Array(source.unicodeScalars) }
 
@@ -203,6 +209,9 @@ extension Grammar {
                     elements.append(.characters(ranges: [], negated: true))
                 case "(":
                     let open = i
+                    guard depth < Self.maximumDepth else { throw error("groups nested deeper than \(Self.maximumDepth)") }
+                    depth += 1
+                    defer { depth -= 1 }
                     i += 1
                     skipSpace(newlines: true)
                     let inner = try alternatives(of: rule, nested: true)
@@ -267,6 +276,10 @@ extension Grammar {
                 i += 1
                 if let high, high < low { throw error("the repetition {\(low),\(high)} has its maximum below its minimum", at: start) }
                 guard low <= 10_000, (high ?? 0) <= 10_000 else { throw error("repetition counts above 10000 are not supported", at: start) }
+            }
+            elementCount += item.count * (max(low, high ?? low) + 1)
+            guard elementCount <= Self.maximumElements else {
+                throw error("the grammar expands to more than \(Self.maximumElements) elements", at: start)
             }
             var out: [Element] = []
             for _ in 0..<low { out += item }
