@@ -7,8 +7,9 @@ llama-cpp-python source package vendors.
     python3 Tools/make_grammar_references.py [LLAMA_CPP_SOURCE]
 
 Without an argument the source package is fetched with pip into a temporary folder. Cases that use
-llama.cpp's token syntax (token(…), <[…]>) or JSON Schema (test_schema) are left out: the first is
-not GBNF text, the second is a later step.
+llama.cpp's token syntax (token(…), <[…]>) are left out: it is not GBNF text. The JSON Schema
+cases (test_schema: a schema, the JSON it must accept, the JSON it must refuse) go to
+llama-schema-integration.json.
 """
 import glob
 import json
@@ -125,6 +126,36 @@ def cases(path):
     return out
 
 
+def schema_cases(path):
+    """test_schema([description,] schema, passing, failing) calls: a JSON Schema, the JSON texts the
+    grammar llama.cpp makes of it must accept and those it must refuse."""
+    text = open(path, encoding="utf-8").read()
+    out = []
+    for m in re.finditer(r"\btest_schema\(\s*", text):
+        i = skip_space(text, m.end())
+        if text[i] != '"' and not text.startswith('R"""(', i):
+            continue   # the definition
+        first, i = c_string(text, i)
+        i = skip_space(text, i)
+        assert text[i] == ","
+        i = skip_space(text, i + 1)
+        if text[i] == '"' or text.startswith('R"""(', i):
+            desc, (schema, i) = first, c_string(text, i)
+            i = skip_space(text, i)
+            assert text[i] == ","
+            i += 1
+        else:
+            desc, schema = "", first
+        passing, i = string_list(text, i)
+        i = skip_space(text, i)
+        assert text[i] == ","
+        failing, i = string_list(text, i + 1)
+        if passing is None or failing is None:
+            continue
+        out.append({"description": desc, "schema": json.loads(schema), "passing": passing, "failing": failing})
+    return out
+
+
 def main():
     src = source_tree()
     os.makedirs(OUT, exist_ok=True)
@@ -134,7 +165,11 @@ def main():
     with open(os.path.join(OUT, "llama-grammar-integration.json"), "w", encoding="utf-8") as f:
         json.dump({"source": LLAMA_CPP_PYTHON + " vendor/llama.cpp/tests/test-grammar-integration.cpp", "cases": found},
                   f, ensure_ascii=False, indent=1)
-    print(f"{len(found)} cases, {len(glob.glob(os.path.join(OUT, '*.gbnf')))} grammars in {OUT}", file=sys.stderr)
+    schemas = schema_cases(os.path.join(src, "tests", "test-grammar-integration.cpp"))
+    with open(os.path.join(OUT, "llama-schema-integration.json"), "w", encoding="utf-8") as f:
+        json.dump({"source": LLAMA_CPP_PYTHON + " vendor/llama.cpp/tests/test-grammar-integration.cpp (test_schema)",
+                   "cases": schemas}, f, ensure_ascii=False, indent=1)
+    print(f"{len(found)} grammar cases, {len(schemas)} schema cases, {len(glob.glob(os.path.join(OUT, '*.gbnf')))} grammars in {OUT}", file=sys.stderr)
 
 
 if __name__ == "__main__":

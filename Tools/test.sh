@@ -12,8 +12,8 @@ swift build -c release --product bora-alloc-check
 .build/release/bora-alloc-check
 swift build -c release --product bora
 VENV=.build/test-venv
-if [ ! -x "$VENV/bin/python" ]; then
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import jsonschema' 2>/dev/null; then
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet openai requests prometheus_client
+    "$VENV/bin/pip" install --quiet openai requests prometheus_client jsonschema
 fi
 "$VENV/bin/python" -W ignore::ResourceWarning Tests/server/test_server.py .build/release/bora "$(Tools/fetch-default-model.sh)"

@@ -83,10 +83,19 @@ struct SamplingOptions: ParsableArguments {
     @Flag(name: .customLong("json-object"), help: "Constrain the output to one JSON object (OpenAI's json_object mode).")
     var jsonObject = false
 
+    @Option(name: .customLong("json-schema"), help: "Constrain the output to JSON that the JSON Schema in FILE accepts.")
+    var jsonSchema: String?
+
     /// The grammar the options ask for, if any.
     func grammarConstraint() throws -> GrammarConstraint? {
-        if [grammar != nil, grammarText != nil, jsonObject].filter({ $0 }).count > 1 {
-            throw ValidationError("--grammar, --grammar-text and --json-object exclude each other")
+        if [grammar != nil, grammarText != nil, jsonObject, jsonSchema != nil].filter({ $0 }).count > 1 {
+            throw ValidationError("--grammar, --grammar-text, --json-object and --json-schema exclude each other")
+        }
+        if let jsonSchema {
+            guard let data = FileManager.default.contents(atPath: jsonSchema), let text = String(data: data, encoding: .utf8) else {
+                throw ValidationError("cannot read the JSON Schema file \(jsonSchema) as UTF-8 text")
+            }
+            return try GrammarConstraint(jsonSchema: text)
         }
         if let grammar {
             guard let data = FileManager.default.contents(atPath: grammar), let text = String(data: data, encoding: .utf8) else {
@@ -171,4 +180,6 @@ func statsLine(_ s: GenerationStats) -> String {
     return String(format: "[prompt %d tokens (%d reused), %.1f tokens/s | answer %d tokens, %.1f tokens/s | first token %.2f s | stop: %@]",
                   s.promptTokens, reused, s.promptTokensPerSecond, s.generatedTokens, s.generationTokensPerSecond,
                   s.timeToFirstToken, s.stopReason.rawValue)
+        + (s.constraintSeconds > 0 && s.generatedTokens > 0
+            ? String(format: " [grammar %.3f ms/token]", s.constraintSeconds * 1000 / Double(s.generatedTokens)) : "")
 }

@@ -67,6 +67,8 @@ struct RunCommand: ParsableCommand {
                 "time_to_first_token": stats.timeToFirstToken,
                 "prompt_tokens_per_second": stats.promptTokensPerSecond,
                 "generation_tokens_per_second": stats.generationTokensPerSecond,
+                "generation_seconds": stats.generationSeconds,
+                "constraint_seconds": stats.constraintSeconds,
             ]
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
         } else {

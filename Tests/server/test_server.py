@@ -2,8 +2,8 @@
 
     python3 Tests/server/test_server.py BORA_BINARY MODEL
 
-Run by Tools/test.sh (in a virtual environment with openai, requests and prometheus_client). Each
-server under test is started here, on a free port, and stopped at the end.
+Run by Tools/test.sh (in a virtual environment with openai, requests, prometheus_client and
+jsonschema). Each server under test is started here, on a free port, and stopped at the end.
 """
 import json
 import os
@@ -193,9 +193,18 @@ class ServerTests(unittest.TestCase):
             self.chat("hi", extra_body={"grammar": 'root ::= ("a"'})
         self.assertEqual(e.exception.body["param"], "grammar")
         self.assertIn("line 1", e.exception.body["message"])
+        # A schema keyword Bora cannot enforce: 400 naming the keyword, never ignored.
         with self.assertRaises(openai.BadRequestError) as e:
-            self.chat("hi", response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}})
+            self.chat("hi", response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "array", "uniqueItems": True}}})
         self.assertEqual(e.exception.body["param"], "response_format")
+        self.assertIn("uniqueItems", e.exception.body["message"])
+        with self.assertRaises(openai.BadRequestError) as e:
+            self.chat("hi", response_format={"type": "json_object"}, extra_body={"grammar": grammar})
+        self.assertEqual(e.exception.body["param"], "grammar")
+        # llama-server's json_schema field, on the completions route.
+        r = self.client.completions.create(model="x", prompt="A color: ", max_tokens=20, temperature=1, seed=6,
+                                           extra_body={"json_schema": {"enum": ["red", "green"]}})
+        self.assertIn(r.choices[0].text, ('"red"', '"green"'))
 
     def test_errors(self):
         url = self.server.url
@@ -278,6 +287,95 @@ class ServerTests(unittest.TestCase):
         self.assertGreater(m["bora_generated_tokens_total"], 0)
         self.assertGreater(m["bora_prompt_tokens_total"], 0)
         self.assertEqual(m["bora_kv_slots"], 4)
+
+
+# Schemas for the JSON Schema generations: nested objects, arrays of enums, anyOf, $refs, strings
+# with escapes, Unicode and patterns, type lists, formats. Every string and array is bounded, so
+# every generation ends within max_tokens.
+SCHEMAS = {
+    "nested objects": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "maxLength": 20},
+            "age": {"type": "integer", "minimum": 0, "maximum": 120},
+            "address": {"type": "object", "properties": {
+                "city": {"type": "string", "minLength": 1, "maxLength": 20},
+                "zip": {"type": "string", "pattern": "^\\d{5}$"}}, "required": ["city", "zip"]},
+        },
+        "required": ["name", "age", "address"],
+    },
+    "array of enums": {"type": "array", "items": {"enum": ["red", "green", "blue"]}, "minItems": 1, "maxItems": 4},
+    "anyOf": {"anyOf": [
+        {"type": "object", "properties": {"kind": {"const": "circle"}, "radius": {"type": "number", "exclusiveMinimum": 0, "maximum": 100}},
+         "required": ["kind", "radius"], "additionalProperties": False},
+        {"type": "object", "properties": {"kind": {"const": "square"}, "side": {"type": "integer", "minimum": 1, "maximum": 50}},
+         "required": ["kind", "side"], "additionalProperties": False},
+    ]},
+    "refs": {
+        "$defs": {"item": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 12},
+                                                            "qty": {"type": "integer", "minimum": 1, "maximum": 9}},
+                           "required": ["name", "qty"]}},
+        "type": "object",
+        "properties": {"items": {"type": "array", "items": {"$ref": "#/$defs/item"}, "maxItems": 3}, "paid": {"type": "boolean"}},
+        "required": ["items", "paid"],
+    },
+    "escapes and unicode": {
+        "type": "object",
+        "properties": {
+            "quote": {"enum": ["say \"hi\"", "back\\slash", "日本語", "café ☕", "line\nbreak"]},
+            "note": {"type": "string", "maxLength": 16},
+            "tag": {"type": "string", "pattern": "^[a-z]{2,5}-\\d{2}$"},
+        },
+        "required": ["quote", "note", "tag"],
+    },
+    "type lists and formats": {
+        "type": "object",
+        "properties": {
+            "title": {"type": "string", "maxLength": 24},
+            "year": {"type": ["integer", "null"], "minimum": 1900, "maximum": 2030},
+            "day": {"type": "string", "format": "date"},
+            "id": {"type": "string", "format": "uuid"},
+        },
+        "required": ["title", "day"],
+        "additionalProperties": False,
+    },
+}
+
+
+class JSONSchemaTests(unittest.TestCase):
+    """100 seeded generations per schema at temperature 1.0: every one ends, parses with `json`
+    and validates with `jsonschema` (formats checked too)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server("--parallel", "8")
+        cls.client = openai.OpenAI(base_url=cls.server.url + "/v1", api_key="none", max_retries=0)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_generations_validate(self):
+        import concurrent.futures
+        import jsonschema
+        for name, schema in SCHEMAS.items():
+            validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+
+            def generate(seed):
+                r = self.client.chat.completions.create(
+                    model="x", messages=[{"role": "user", "content": f"Give an example ({name}) as JSON."}],
+                    temperature=1.0, seed=seed, max_tokens=1000,
+                    response_format={"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}})
+                return r.choices[0].finish_reason, r.choices[0].message.content
+
+            with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                results = list(pool.map(generate, range(100)))
+            for seed, (finish, text) in enumerate(results):
+                self.assertEqual(finish, "stop", f"{name}, seed {seed}: {text!r}")
+                value = json.loads(text)
+                errors = [e.message for e in validator.iter_errors(value)]
+                self.assertEqual(errors, [], f"{name}, seed {seed}: {text!r}")
+            self.assertGreater(len({text for _, text in results}), 10, name)
 
 
 class QueueTests(unittest.TestCase):

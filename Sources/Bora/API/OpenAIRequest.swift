@@ -86,18 +86,6 @@ package struct APIRequest: Sendable {
         } else if try fields.int("top_logprobs", in: 0...20) != nil {
             throw .invalid("'top_logprobs' needs 'logprobs': true", param: "top_logprobs")
         }
-        if let format = body["response_format"], !format.isNull {
-            switch format["type"]?.string {
-            case "text"?: break
-            case "json_object"?:
-                guard request.parameters.grammar == nil else {
-                    throw .invalid("'response_format' and 'grammar' exclude each other", param: "response_format")
-                }
-                request.parameters.grammar = .jsonObject
-            default:
-                throw .invalid("'response_format' of type '\(format["type"]?.string ?? "?")' is not supported; only 'text' and 'json_object'", param: "response_format")
-            }
-        }
         if let tools = body["tools"], !tools.isNull, tools.array?.isEmpty != true {
             throw .invalid("tools are not supported", param: "tools")
         }
@@ -138,6 +126,50 @@ package struct APIRequest: Sendable {
         return request
     }
 
+    /// The constraint a request asks for: OpenAI's `response_format` (`json_object`, or
+    /// `json_schema` with `json_schema.schema`), or llama-server's `grammar` (GBNF) or `json_schema`
+    /// (a schema); at most one of them.
+    private static func grammar(_ f: Fields) throws(APIError) -> GrammarConstraint? {
+        var asked: [(String, GrammarConstraint)] = []
+        func schema(_ value: JSONValue, param: String) throws(APIError) -> GrammarConstraint {
+            do throws(BoraError) { return try GrammarConstraint(jsonSchema: value) } catch { throw .invalid(error.description, param: param) }
+        }
+        if let format = f.body["response_format"], !format.isNull {
+            guard case .object = format else { throw .invalid("'response_format' must be an object", param: "response_format") }
+            switch format["type"]?.string {
+            case "text"?: break
+            case "json_object"?: asked.append(("response_format", .jsonObject))
+            case "json_schema"?:
+                guard let spec = format["json_schema"], case .object = spec else {
+                    throw .invalid("'response_format.json_schema' must be an object with a 'schema'", param: "response_format")
+                }
+                if let strict = spec["strict"], strict.bool == nil, !strict.isNull {
+                    throw .invalid("'response_format.json_schema.strict' must be a boolean", param: "response_format")
+                }
+                guard let value = spec["schema"] else {
+                    throw .invalid("'response_format.json_schema.schema' is missing", param: "response_format")
+                }
+                asked.append(("response_format", try schema(value, param: "response_format")))
+            default:
+                throw .invalid("'response_format' of type '\(format["type"]?.string ?? "?")' is not supported; only 'text', 'json_object' and 'json_schema'", param: "response_format")
+            }
+        }
+        // llama-server's `grammar`: GBNF text the answer must follow.
+        if let text = try f.string("grammar") {
+            let grammar = GrammarConstraint(gbnf: text)
+            do throws(BoraError) { try grammar.validate() } catch { throw .invalid(error.description, param: "grammar") }
+            asked.append(("grammar", grammar))
+        }
+        // llama-server's `json_schema`: a schema the answer must satisfy.
+        if let value = f.body["json_schema"], !value.isNull {
+            asked.append(("json_schema", try schema(value, param: "json_schema")))
+        }
+        guard asked.count <= 1 else {
+            throw .invalid("'\(asked[0].0)' and '\(asked[1].0)' exclude each other", param: asked[1].0)
+        }
+        return asked.first?.1
+    }
+
     /// The fields both endpoints share.
     private mutating func readCommon(_ f: Fields, maxTokensKeys: [String], defaultMaxTokens: Int?) throws(APIError) {
         model = try f.string("model")
@@ -174,12 +206,7 @@ package struct APIRequest: Sendable {
             }
         default: throw .invalid("'logit_bias' must be an object of token id → bias", param: "logit_bias")
         }
-        // llama-server's `grammar`: GBNF text the answer must follow.
-        if let text = try f.string("grammar") {
-            let grammar = GrammarConstraint(gbnf: text)
-            do throws(BoraError) { try grammar.validate() } catch { throw .invalid(error.description, param: "grammar") }
-            p.grammar = grammar
-        }
+        p.grammar = try Self.grammar(f)
         stream = try f.bool("stream") ?? false
         if let options = f.body["stream_options"], !options.isNull {
             guard options["include_usage"].map({ $0.bool != nil || $0.isNull }) ?? true else {

@@ -9,6 +9,25 @@ public struct GrammarConstraint: Sendable, Equatable {
         self.root = root
     }
 
+    /// The grammar of the JSON values `schema` accepts (the subset of JSON Schema that
+    /// `JSONSchemaGrammar` lists; any other keyword throws `invalidSchema` naming it).
+    public init(jsonSchema schema: JSONValue) throws(BoraError) {
+        let text = try JSONSchemaGrammar.gbnf(for: schema)
+        do throws(BoraError) { _ = try Grammar(parsing: text) } catch {
+            throw .invalidSchema(path: "#", reason: "the grammar it makes is refused (\(error.description))")
+        }
+        self.init(gbnf: text)
+    }
+
+    /// The grammar of the JSON values the JSON Schema `text` accepts.
+    public init(jsonSchema text: String) throws(BoraError) {
+        let schema: JSONValue
+        do throws(JSONValue.ParseError) { schema = try JSONValue.parse(text) } catch {
+            throw .invalidSchema(path: "#", reason: "the schema is not JSON: \(error.description)")
+        }
+        try self.init(jsonSchema: schema)
+    }
+
     /// Parses the grammar, or throws `invalidGrammar` naming the line and column at fault.
     public func validate() throws(BoraError) { _ = try Grammar(parsing: text, root: root) }
 
@@ -42,19 +61,24 @@ public struct GrammarConstraint: Sendable, Equatable {
         """#)
 }
 
-/// A generation's grammar as it goes: the matcher, the vocabulary's trie, and the allowed tokens
-/// of grammar states already met (a state recurs often: after every `,` of a JSON array).
+/// A generation's grammar as it goes: its state in the grammar's automaton, the vocabulary's
+/// trie, and the allowed tokens of states already met (a state recurs often: after every `,` of a
+/// JSON array).
 final class GrammarState {
-    private var matcher: GrammarMatcher
+    private var automaton: GrammarAutomaton
+    private var state: Int32 = 0
     private let trie: TokenTrie
     private let tokenizer: Tokenizer
     /// SentencePiece drops the first token's leading space at the start of an answer.
     private var skipLeadingSpace: Bool
-    private var cache: [Set<[GrammarMatcher.Position]>: [Int32]] = [:]
+    private var cache: [Int32: [Int32]] = [:]
     private static let cacheLimit = 512
+    /// Past this many stored states and transitions the automaton starts again from the current
+    /// state (a hostile grammar cannot grow it without bound).
+    private static let automatonLimit = 100_000
 
     init(_ constraint: GrammarConstraint, tokenizer: Tokenizer, startOfText: Bool) throws(BoraError) {
-        matcher = GrammarMatcher(try Grammar(parsing: constraint.text, root: constraint.root))
+        automaton = GrammarAutomaton(GrammarMatcher(try Grammar(parsing: constraint.text, root: constraint.root)))
         trie = tokenizer.tokenTrie
         self.tokenizer = tokenizer
         skipLeadingSpace = startOfText && tokenizer.isSentencePiece
@@ -67,12 +91,17 @@ final class GrammarState {
         return b
     }
 
+    private var canEnd: Bool { automaton.matcher(state).canEnd }
+
     /// Whether the grammar takes `token` next (an end-of-generation token: where it may end).
     func allows(_ token: Int) -> Bool {
-        if tokenizer.endOfGenerationIDs.contains(token) { return matcher.canEnd }
+        if tokenizer.endOfGenerationIDs.contains(token) { return canEnd }
         guard let bytes = bytes(token) else { return false }
-        var m = matcher
-        for b in bytes where !m.accept(byte: b) { return false }
+        var s = state
+        for b in bytes {
+            s = automaton.next(s, b)
+            if s < 0 { return false }
+        }
         return true
     }
 
@@ -80,18 +109,18 @@ final class GrammarState {
     /// as `TokenCandidates.load` leaves them); returns how many stay.
     func mask(_ candidates: inout TokenCandidates) -> Int {
         let allowed: [Int32]
-        if !skipLeadingSpace, matcher.isWhole, let cached = cache[matcher.stacks] {
+        if !skipLeadingSpace, let cached = cache[state] {
             allowed = cached
         } else {
-            allowed = trie.allowed(from: matcher, skipLeadingSpace: skipLeadingSpace)
-            if !skipLeadingSpace, matcher.isWhole {
+            allowed = trie.allowed(from: state, in: automaton, skipLeadingSpace: skipLeadingSpace)
+            if !skipLeadingSpace {
                 if cache.count >= Self.cacheLimit { cache.removeAll(keepingCapacity: true) }
-                cache[matcher.stacks] = allowed
+                cache[state] = allowed
             }
         }
         var keep = [Bool](repeating: false, count: candidates.count)
         for t in allowed where Int(t) < keep.count { keep[Int(t)] = true }
-        if matcher.canEnd { for t in tokenizer.endOfGenerationIDs where t < keep.count { keep[t] = true } }
+        if canEnd { for t in tokenizer.endOfGenerationIDs where t < keep.count { keep[t] = true } }
         var kept = 0
         for i in 0..<candidates.count {
             if keep[Int(candidates.ids[i])] { kept += 1 } else { candidates.logits[i] = -.infinity }
@@ -102,7 +131,15 @@ final class GrammarState {
     /// Advances past the chosen token.
     func accept(_ token: Int) {
         guard !tokenizer.endOfGenerationIDs.contains(token), let bytes = bytes(token) else { return }
-        for b in bytes { matcher.accept(byte: b) }
+        for b in bytes {
+            let next = automaton.next(state, b)
+            if next >= 0 { state = next }
+        }
         skipLeadingSpace = false
+        if automaton.size > Self.automatonLimit {
+            automaton = GrammarAutomaton(automaton.matcher(state))
+            state = 0
+            cache.removeAll()
+        }
     }
 }

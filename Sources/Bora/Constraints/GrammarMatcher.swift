@@ -28,6 +28,17 @@ package struct GrammarMatcher: Sendable {
         self.stacks = stacks
     }
 
+    /// Everything that decides what the matcher takes next (two matchers of one grammar with equal
+    /// keys accept the same inputs).
+    package struct Key: Hashable {
+        let stacks: Set<[Position]>
+        let pending: UInt32
+        let needed: Int
+        let smallest: UInt32
+    }
+
+    package var key: Key { Key(stacks: stacks, pending: pending, needed: needed, smallest: smallest) }
+
     /// Whether no character is half-read (the stacks alone then say where the input stands).
     var isWhole: Bool { needed == 0 }
 

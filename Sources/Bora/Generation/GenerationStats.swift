@@ -19,6 +19,9 @@ public struct GenerationStats: Sendable, Equatable {
     public var promptSeconds = 0.0
     public var generationSeconds = 0.0
     public var timeToFirstToken = 0.0
+    /// Time spent on the grammar constraint: checking each drawn token, masking the candidates
+    /// when it refuses one, and advancing past the chosen token (0 without a grammar).
+    public var constraintSeconds = 0.0
     public var stopReason: StopReason = .maxTokens
 
     public init() {}

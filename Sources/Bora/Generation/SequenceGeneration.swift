@@ -91,12 +91,17 @@ final class SequenceGeneration {
         if let grammar {
             // llama.cpp's order: the token drawn as usual stands if the grammar takes it; else the
             // grammar masks every token it cannot take and the chain draws again.
+            let start = ContinuousClock.now
             if !grammar.allows(token) {
                 candidates.load(sampled)
-                guard grammar.mask(&candidates) > 0 else { return end(.endOfSequence, emit: emit) }
+                guard grammar.mask(&candidates) > 0 else {
+                    stats.constraintSeconds += start.secondsElapsed
+                    return end(.endOfSequence, emit: emit)
+                }
                 token = chain.sample(&candidates, history: history[...], random: &random)
             }
             grammar.accept(token)
+            stats.constraintSeconds += start.secondsElapsed
         }
         if !parameters.ignoreEndOfSequence && tokenizer.endOfGenerationIDs.contains(token) {
             return end(.endOfSequence, emit: emit)

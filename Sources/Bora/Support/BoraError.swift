@@ -37,6 +37,8 @@ public enum BoraError: Error, Equatable, Sendable, CustomStringConvertible {
     // Constraints
     /// A GBNF grammar that does not parse (1-based line and column) or cannot be used.
     case invalidGrammar(line: Int, column: Int, reason: String)
+    /// A JSON Schema that cannot become a grammar: the JSON pointer of the subschema at fault and why.
+    case invalidSchema(path: String, reason: String)
 
     /// A name read from a file, cut to a length an error message can carry.
     static func shortened(_ name: String, limit: Int = 120) -> String {
@@ -99,6 +101,8 @@ public enum BoraError: Error, Equatable, Sendable, CustomStringConvertible {
             return "tokenizer: \(reason)"
         case .invalidGrammar(let line, let column, let reason):
             return line > 0 ? "grammar, line \(line), column \(column): \(reason)" : "grammar: \(reason)"
+        case .invalidSchema(let path, let reason):
+            return "JSON schema, at \(path): \(reason)"
         case .invalidConversation(let reason):
             return "conversation: \(reason)"
         }
