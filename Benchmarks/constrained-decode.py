@@ -2,6 +2,7 @@
 """What a grammar costs in decode speed: `bora run` with and without a constraint, same run, alternating.
 
     python3 Benchmarks/constrained-decode.py MODEL [MODEL...] [--rounds 5] [--tokens 128] [--threads 2]
+                                             [--only json-schema|json-object]
 
 Per model and round: one constrained generation (the JSON Schema below, then `--json-object`) at
 temperature 1 with a fixed seed, then an unconstrained one of exactly as many tokens
@@ -52,11 +53,13 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--tokens", type=int, default=128, help="most tokens a constrained generation may take")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--only", choices=["json-schema", "json-object"], help="measure one constraint")
     args = ap.parse_args()
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(SCHEMA, f)
         schema_file = f.name
     constraints = [("json-schema", ["--json-schema", schema_file]), ("json-object", ["--json-object"])]
+    constraints = [c for c in constraints if args.only in (None, c[0])]
     print(f"| model | constraint | tokens | constrained t/s | plain t/s | ratio | grammar ms/token |")
     print(f"|---|---|---|---|---|---|---|")
     for model in args.models:

@@ -61,10 +61,23 @@ public struct GrammarConstraint: Sendable, Equatable {
         """#)
 }
 
+/// A constraint on the tokens a generation may take, as the one generation loop applies it: the
+/// token the sampler chain draws stands if the constraint allows it; otherwise the constraint
+/// masks the candidates and the chain draws again; then the constraint is told the chosen token.
+/// Grammars are the one constraint today; the loop knows only this seam.
+protocol TokenConstraint: AnyObject {
+    /// Whether `token` may come next (an end-of-generation token: whether the output may end here).
+    func allows(_ token: Int) -> Bool
+    /// Sets the logits of every candidate that may not come next to −∞; returns how many stay.
+    func mask(_ candidates: inout TokenCandidates) -> Int
+    /// Advances past the chosen token.
+    func accept(_ token: Int)
+}
+
 /// A generation's grammar as it goes: its state in the grammar's automaton, the vocabulary's
 /// trie, and the allowed tokens of states already met (a state recurs often: after every `,` of a
 /// JSON array).
-final class GrammarState {
+final class GrammarState: TokenConstraint {
     private var automaton: GrammarAutomaton
     private var state: Int32 = 0
     private let trie: TokenTrie

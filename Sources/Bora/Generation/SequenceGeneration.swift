@@ -18,7 +18,7 @@ final class SequenceGeneration {
     private var stops: StopStringMatcher
     private var history: [Int]
     private var candidates: TokenCandidates
-    private let grammar: GrammarState?
+    private let constraint: (any TokenConstraint)?
     private let started: ContinuousClock.Instant
     private var firstToken: ContinuousClock.Instant
 
@@ -54,7 +54,7 @@ final class SequenceGeneration {
         history = prompt
         history.reserveCapacity(prompt.count + min(parameters.maxTokens ?? 256, 1 << 16))
         candidates = TokenCandidates(capacity: tokenizer.vocabularySize)
-        grammar = try parameters.grammar.map { (g: GrammarConstraint) throws(BoraError) in
+        constraint = try parameters.grammar.map { (g: GrammarConstraint) throws(BoraError) in
             try GrammarState(g, tokenizer: tokenizer, startOfText: startOfText)
         }
         started = .now
@@ -88,19 +88,19 @@ final class SequenceGeneration {
             candidates.load(sampled)
             token = chain.sample(&candidates, history: history[...], random: &random)
         }
-        if let grammar {
+        if let constraint {
             // llama.cpp's order: the token drawn as usual stands if the grammar takes it; else the
             // grammar masks every token it cannot take and the chain draws again.
             let start = ContinuousClock.now
-            if !grammar.allows(token) {
+            if !constraint.allows(token) {
                 candidates.load(sampled)
-                guard grammar.mask(&candidates) > 0 else {
+                guard constraint.mask(&candidates) > 0 else {
                     stats.constraintSeconds += start.secondsElapsed
                     return end(.endOfSequence, emit: emit)
                 }
                 token = chain.sample(&candidates, history: history[...], random: &random)
             }
-            grammar.accept(token)
+            constraint.accept(token)
             stats.constraintSeconds += start.secondsElapsed
         }
         if !parameters.ignoreEndOfSequence && tokenizer.endOfGenerationIDs.contains(token) {
