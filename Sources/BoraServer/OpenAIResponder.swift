@@ -141,7 +141,8 @@ struct OpenAIResponder: HTTPResponder {
         let submission: (stream: AsyncThrowingStream<GenerationEvent, Error>, cancel: @Sendable () -> Void)
         let promptTokens: [Int]
         do throws(APIError) {
-            request = try chat ? APIRequest.chat(body) : APIRequest.completion(body)
+            request = try chat ? APIRequest.chat(body, speculation: options.speculation)
+                           : APIRequest.completion(body, speculation: options.speculation)
             let (tokens, startOfText) = try engine.prompt(for: request)
             promptTokens = tokens
             do throws(BoraError) {
@@ -184,7 +185,7 @@ struct OpenAIResponder: HTTPResponder {
             return self.error(error)
         }
         watch.finished()
-        state.metrics.withLock { $0 }?.finished(promptTokens: result.stats.promptTokens, generated: result.stats.generatedTokens)
+        state.metrics.withLock { $0 }?.finished(result.stats)
         if options.logPrompts { logger.info("answer: \(String(reflecting: result.text))") }
         return json(APIResponse.body(request, result, id: id, created: created, model: modelName, fingerprint: fingerprint,
                                      tokenizer: engine.tokenizer))
@@ -312,7 +313,7 @@ struct StreamWriter: Sendable {
                     pending.removeAll()
                 case .finished(let stats):
                     logger.info("stream \(id): \(stats.promptTokens) prompt tokens, \(stats.generatedTokens) generated, stop \(stats.stopReason.rawValue)")
-                    metrics?.finished(promptTokens: stats.promptTokens, generated: stats.generatedTokens)
+                    metrics?.finished(stats)
                     if !pending.isEmpty && request.logprobs {
                         try await send(request.isChat ? chunk(delta: .object(["content": .string("")]), finish: nil, tokens: pending)
                                                       : chunk(text: "", finish: nil, tokens: pending), to: &writer)

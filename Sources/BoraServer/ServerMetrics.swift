@@ -1,3 +1,4 @@
+import Bora
 import Prometheus
 
 /// The server's Prometheus metrics (`GET /metrics`).
@@ -6,6 +7,9 @@ final class ServerMetrics: Sendable {
     private let promptTokens: Counter
     private let generatedTokens: Counter
     private let disconnects: Counter
+    private let draftedTokens: Counter
+    private let acceptedDraftTokens: Counter
+    private let weightPasses: Counter
     private let timeToFirstToken: DurationHistogram
     private let interToken: DurationHistogram
     private let running: Gauge
@@ -17,6 +21,10 @@ final class ServerMetrics: Sendable {
         promptTokens = registry.makeCounter(name: "bora_prompt_tokens_total", help: "Prompt tokens of finished requests")
         generatedTokens = registry.makeCounter(name: "bora_generated_tokens_total", help: "Tokens generated")
         disconnects = registry.makeCounter(name: "bora_client_disconnects_total", help: "Requests whose client went away before the end")
+        draftedTokens = registry.makeCounter(name: "bora_draft_tokens_total", help: "Tokens drafted by speculative decoding")
+        acceptedDraftTokens = registry.makeCounter(name: "bora_draft_accepted_tokens_total", help: "Drafted tokens the model kept")
+        weightPasses = registry.makeCounter(name: "bora_sequence_steps_total",
+                                            help: "Steps through the model that gave a finished request tokens (generated tokens / this: tokens per weight pass)")
         let latency: [Duration] = [.milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
                                    .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30)]
         timeToFirstToken = registry.makeDurationHistogram(name: "bora_time_to_first_token_seconds", buckets: latency,
@@ -35,9 +43,12 @@ final class ServerMetrics: Sendable {
                              help: "Requests by endpoint and status").increment()
     }
 
-    func finished(promptTokens prompt: Int, generated: Int) {
-        promptTokens.increment(by: Int64(prompt))
-        generatedTokens.increment(by: Int64(generated))
+    func finished(_ stats: GenerationStats) {
+        promptTokens.increment(by: Int64(stats.promptTokens))
+        generatedTokens.increment(by: Int64(stats.generatedTokens))
+        draftedTokens.increment(by: Int64(stats.draftedTokens))
+        acceptedDraftTokens.increment(by: Int64(stats.acceptedDraftTokens))
+        weightPasses.increment(by: Int64(stats.weightPasses))
     }
 
     func firstToken(after d: Duration) { timeToFirstToken.record(d) }

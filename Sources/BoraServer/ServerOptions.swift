@@ -16,6 +16,8 @@ package struct ServerOptions: Sendable {
     package var maxBodyBytes = 16 << 20
     /// How long running streams may go on after SIGINT/SIGTERM before they are cancelled.
     package var shutdownGraceSeconds = 10.0
+    /// Speculative decoding for requests that do not ask otherwise (their `speculative` field).
+    package var speculation: SpeculativeDecoding?
 
     package init() {}
 }

@@ -33,9 +33,9 @@ struct ChatCommand: ParsableCommand {
     var chatTemplate: String?
 
     func run() throws {
-        let parameters = try sampling.parameters()
+        let parameters = try sampling.parameters(draftModel: modelOptions.draft != nil)
         let model = try modelOptions.load()
-        let generator = try Generator(model: model, options: modelOptions.contextOptions)
+        let generator = try Generator(model: model, options: modelOptions.contextOptions, draft: modelOptions.loadDraft())
         let choice = try model.chatFormat(named: chatTemplate)
         if let warning = choice.warning { printError("warning: \(warning)") }
         let interactive = isatty(0) != 0

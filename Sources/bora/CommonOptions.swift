@@ -16,6 +16,17 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("max-context"), help: "Positions the context holds (default: the model's context length; unbounded for sliding-window models).")
     var maxContext: Int?
 
+    @Option(name: .customLong("draft"), help: "Speculative decoding with this draft model: a smaller model with the same tokenizer proposes tokens the model checks several at a time (output unchanged).")
+    var draft: String?
+
+    /// Loads the draft model, if one was asked for.
+    func loadDraft() throws -> LanguageModel? {
+        guard let draft else { return nil }
+        let model = try LanguageModel(path: draft)
+        for note in model.files.notes { printError("note: draft: \(note)") }
+        return model
+    }
+
     /// Loads the model, with a progress bar on a terminal.
     func load() throws -> LanguageModel {
         let path = try DefaultModel.resolve(model)
@@ -86,6 +97,15 @@ struct SamplingOptions: ParsableArguments {
     @Option(name: .customLong("json-schema"), help: "Constrain the output to JSON that the JSON Schema in FILE accepts.")
     var jsonSchema: String?
 
+    @Flag(name: .customLong("lookup"), help: "Speculative decoding with prompt lookup: draft the tokens that followed the last repeat of the recent text (output unchanged, faster on repetitive work).")
+    var lookup = false
+
+    @Option(name: .customLong("lookup-ngram"), help: "Prompt lookup's n-gram sizes, MIN:MAX (default 2:4): the longest recent suffix of MAX down to MIN tokens that occurred before is looked up.")
+    var lookupNgram: String?
+
+    @Option(name: .customLong("draft-max"), help: "Speculative decoding: the most tokens one step drafts (1-\(SpeculativeDecoding.maximumDraft)); the draft length adapts below it; default 8).")
+    var draftMax: Int?
+
     /// The grammar the options ask for, if any.
     func grammarConstraint() throws -> GrammarConstraint? {
         if [grammar != nil, grammarText != nil, jsonObject, jsonSchema != nil].filter({ $0 }).count > 1 {
@@ -107,7 +127,8 @@ struct SamplingOptions: ParsableArguments {
         return jsonObject ? .jsonObject : nil
     }
 
-    func parameters() throws -> GenerationParameters {
+    /// - Parameter draftModel: a draft model was given (`--draft`): it drafts, not prompt lookup.
+    func parameters(draftModel: Bool = false) throws -> GenerationParameters {
         var p = GenerationParameters()
         p.grammar = try grammarConstraint()
         p.maxTokens = maxTokens < 0 ? nil : maxTokens
@@ -124,6 +145,23 @@ struct SamplingOptions: ParsableArguments {
         p.stop = stop
         p.ignoreEndOfSequence = ignoreEOS
         if let keep = contextShiftKeep { p.contextOverflow = .shift(keep: keep) }
+        if draftMax != nil && !lookup && !draftModel { throw ValidationError("--draft-max needs --lookup or --draft") }
+        if lookup && draftModel { throw ValidationError("--lookup and --draft exclude each other") }
+        if lookupNgram != nil && !lookup { throw ValidationError("--lookup-ngram needs --lookup") }
+        if lookup || draftModel {
+            var drafter = SpeculativeDecoding.Drafter.draftModel
+            if lookup {
+                drafter = .promptLookup()
+                if let lookupNgram {
+                    let parts = lookupNgram.split(separator: ":").map { Int($0) }
+                    guard parts.count == 2, let low = parts[0], let high = parts[1] else {
+                        throw ValidationError("--lookup-ngram must be MIN:MAX, got '\(lookupNgram)'")
+                    }
+                    drafter = .promptLookup(ngramMin: low, ngramMax: high)
+                }
+            }
+            p.speculation = SpeculativeDecoding(drafter: drafter, maxDraft: draftMax ?? 8)
+        }
         try p.validate()
         return p
     }
@@ -182,4 +220,7 @@ func statsLine(_ s: GenerationStats) -> String {
                   s.timeToFirstToken, s.stopReason.rawValue)
         + (s.constraintSeconds > 0 && s.generatedTokens > 0
             ? String(format: " [grammar %.3f ms/token]", s.constraintSeconds * 1000 / Double(s.generatedTokens)) : "")
+        + (s.draftedTokens > 0
+            ? String(format: " [drafts %d, kept %d (%.0f%%), %.2f tokens/pass]", s.draftedTokens, s.acceptedDraftTokens,
+                     s.draftAcceptanceRate * 100, s.tokensPerWeightPass) : "")
 }

@@ -13,7 +13,7 @@ struct CompareCommand: ParsableCommand {
             --perplexity text (llama-perplexity's chunks of -c tokens) and each --task file (as bora \
             eval). Bits per byte compares models with different tokenizers (Mistral against Llama 2); \
             token perplexity does not. The KV-cache rows show one sequence's F16 cache at 4k and 32k \
-            tokens: a sliding-window model keeps W slots however long the sequence.
+            tokens: a sliding-window model keeps W + 16 slots however long the sequence.
 
             --shots K gives MMLU files K examples each, from the --dev files in the order of the MMLU \
             task files, or else from the subject's _dev.csv beside the _test.csv (or in ../dev/, \

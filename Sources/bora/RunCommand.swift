@@ -30,9 +30,9 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         if chat && raw { throw ValidationError("--chat and --raw exclude each other") }
         if raw && system != nil { throw ValidationError("--system needs chat mode, not --raw") }
-        let parameters = try sampling.parameters()
+        let parameters = try sampling.parameters(draftModel: modelOptions.draft != nil)
         let model = try modelOptions.load()
-        let generator = try Generator(model: model, options: modelOptions.contextOptions)
+        let generator = try Generator(model: model, options: modelOptions.contextOptions, draft: modelOptions.loadDraft())
         // As ollama and llama-cli do: an instruct model (one with a chat template) is chatted with.
         let chat = !raw && (self.chat || generator.tokenizer.chatTemplate != nil)
         let ids: [Int]
@@ -69,6 +69,9 @@ struct RunCommand: ParsableCommand {
                 "generation_tokens_per_second": stats.generationTokensPerSecond,
                 "generation_seconds": stats.generationSeconds,
                 "constraint_seconds": stats.constraintSeconds,
+                "drafted_tokens": stats.draftedTokens, "accepted_draft_tokens": stats.acceptedDraftTokens,
+                "draft_acceptance_rate": stats.draftAcceptanceRate, "weight_passes": stats.weightPasses,
+                "tokens_per_weight_pass": stats.tokensPerWeightPass,
             ]
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
         } else {

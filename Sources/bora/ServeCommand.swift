@@ -53,6 +53,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("shutdown-grace"), help: "Seconds running streams may go on after SIGINT/SIGTERM before they are cancelled.")
     var shutdownGrace = 10.0
 
+    @Flag(name: .customLong("lookup"), help: "Speculative decoding with prompt lookup for every request that does not turn it off (its 'speculative' field). With --draft, requests may still ask for lookup.")
+    var lookup = false
+
+    @Option(name: .customLong("draft-max"), help: "Speculative decoding: the most tokens one step drafts (1-\(SpeculativeDecoding.maximumDraft); default 8).")
+    var draftMax: Int?
+
     func run() async throws {
         guard (1...65535).contains(port) else { throw ValidationError("--port must be from 1 to 65535") }
         guard (1...4096).contains(parallel) else { throw ValidationError("--parallel must be from 1 to 4096") }
@@ -68,6 +74,13 @@ struct ServeCommand: AsyncParsableCommand {
         options.logPrompts = logPrompts
         options.maxBodyBytes = maxBody
         options.shutdownGraceSeconds = shutdownGrace
+        if draftMax != nil && !lookup && modelOptions.draft == nil { throw ValidationError("--draft-max needs --lookup or --draft") }
+        if lookup && modelOptions.draft != nil { throw ValidationError("--lookup and --draft exclude each other: the draft model is the default drafter") }
+        if lookup || modelOptions.draft != nil {
+            let s = SpeculativeDecoding(drafter: lookup ? .promptLookup() : .draftModel, maxDraft: draftMax ?? 8)
+            do { try s.validate() } catch { throw ValidationError("--draft-max: \(error)") }
+            options.speculation = s
+        }
         options.apiKey = apiKey ?? ProcessInfo.processInfo.environment["BORA_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
         if let apiKeyFile {
             guard let text = try? String(contentsOfFile: apiKeyFile, encoding: .utf8),
@@ -80,6 +93,7 @@ struct ServeCommand: AsyncParsableCommand {
         let modelName = (path as NSString).lastPathComponent
         let engineOptions = EngineOptions(parallel: parallel, maxContext: modelOptions.maxContext, stepTokens: stepTokens,
                                           threads: modelOptions.threads, maxQueued: maxQueue)
+        let draftPath = modelOptions.draft
         let slidingWindow = modelOptions.slidingWindow
         var logger = Logger(label: "bora")
         logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .info
@@ -92,7 +106,9 @@ struct ServeCommand: AsyncParsableCommand {
                 })
                 bar.finish()
                 for note in model.files.notes { printError("note: \(note)") }
-                return try Engine(model: model, options: engineOptions)
+                var options = engineOptions
+                if let draftPath { options.draftModel = try LanguageModel(path: draftPath) }
+                return try Engine(model: model, options: options)
             }.value
         }, announce: { line in printError("bora serve: \(line)") })
     }

@@ -12,12 +12,12 @@ import Testing
                 try ComparisonEntry(path: Fixtures.model("tiny-llama-mixed.gguf"), model: llama), (mistral.config, llama.config))
     }
 
-    /// The window's model keeps W = 8 slots at both lengths; the other needs one per token, and
+    /// The window's model keeps W = 8 slots (+16 for drafts) at both lengths; the other needs one per token, and
     /// 32k is past its context. Parameters and type shares come from the tensors.
     @Test func describesModelsAndTheirCaches() throws {
         let (m, l, (mc, lc)) = try Self.entries()
-        #expect(m.kvCache.map(\.tokens) == [4096, 32768] && m.kvCache.map(\.slots) == [8, 8])
-        #expect(m.kvCache.allSatisfy { $0.bytes == mc.kvBytesPerToken(bytesPerElement: 2) * 8 && !$0.beyondContext })
+        #expect(m.kvCache.map(\.tokens) == [4096, 32768] && m.kvCache.map(\.slots) == [24, 24])
+        #expect(m.kvCache.allSatisfy { $0.bytes == mc.kvBytesPerToken(bytesPerElement: 2) * 24 && !$0.beyondContext })
         #expect(l.kvCache.map(\.slots) == [4096, 32768])
         #expect(l.kvCache[1].bytes == lc.kvBytesPerToken(bytesPerElement: 2) * 32768 && l.kvCache[1].beyondContext)
         let model = try LanguageModel(path: Fixtures.model("tiny-mistral-q8_0.gguf"))
@@ -55,14 +55,14 @@ import Testing
         #expect(line("hs.txt acc ").contains("75.00 ± 25.00 %") && line("hs.txt acc ").hasSuffix("—"))
         #expect(line("decode tg16").contains("42.00 ± 2.83") && line("decode tg16").hasSuffix("30.00 ± 0.00"))
         #expect(line("prefill pp64").hasSuffix("—") && line("peak resident memory").contains("3.0 MiB"))
-        #expect(line("KV cache, 32k").contains("(rolling, 8 slots)") && line("KV cache, 32k").contains("(past its"))
+        #expect(line("KV cache, 32k").contains("(rolling, 24 slots)") && line("KV cache, 32k").contains("(past its"))
         #expect(table.contains("hs.txt: 4 hellaswag tasks, 0-shot"))
 
         let json = try JSONValue.parse(try report.json())
         let first = try #require(json["entries"]?.array?.first)
         #expect(json["entries"]?.array?.count == 2 && json["threads"]?.int == 2)
         #expect(first["perplexity"]?["bits_per_byte"]?.double == 0.8123 && first["peak_resident_bytes"]?.int == 3 << 20)
-        #expect(first["kv_cache"]?.array?.first?["slots"]?.int == 8 && first["model"]?["sliding_window"]?.int == 8)
+        #expect(first["kv_cache"]?.array?.first?["slots"]?.int == 24 && first["model"]?["sliding_window"]?.int == 8)
         #expect(first["tasks"]?.array?.first?["acc_norm"]?.double == 0.5)
 
         // The hand-over between processes keeps everything, non-finite numbers included.

@@ -52,18 +52,20 @@ import Testing
         #expect(context.length > 5 * 8)
     }
 
-    @Test func rollingCacheHoldsWindowSlotsOnly() throws {
+    @Test func rollingCacheHoldsWindowSlotsAndDraftRoom() throws {
         let model = try LanguageModel(path: Self.mistral)
         let context = try InferenceContext(model: model, options: ContextOptions(maxContext: 4096))
         let cache = try #require(context.cache as? RollingKVCache)
-        #expect(cache.slotCount == 8)
-        #expect(cache.byteCount == 2 * 3 * 2 * 8 * 16 * 2)  // F16: layers × K,V × KV heads × W × head dim × 2 bytes
+        // W slots, plus the ones that let a speculative step's rejected drafts be cut off.
+        let slots = 8 + SpeculativeDecoding.maximumDraft
+        #expect(cache.slotCount == slots && cache.window == 8)
+        #expect(cache.byteCount == 2 * 3 * 2 * slots * 16 * 2)  // F16: layers × K,V × KV heads × slots × head dim × 2 bytes
         #expect(cache.maximumLength == nil)
         // A sequence far longer than the model's stated context still runs in W slots.
         let tokens = (0..<200).map { ($0 * 37) % 320 }
         let rows = try context.evaluateAll(tokens)
         #expect(rows.count == 200 && rows.allSatisfy { $0.allSatisfy(\.isFinite) })
-        #expect(cache.heldPositions(length: 200) == 192..<200)
+        #expect(cache.heldPositions(length: 200) == (200 - slots)..<200)
     }
 
     @Test func fullCacheRefusesToOverflow() throws {

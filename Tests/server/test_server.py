@@ -378,6 +378,45 @@ class JSONSchemaTests(unittest.TestCase):
             self.assertGreater(len({text for _, text in results}), 10, name)
 
 
+class SpeculativeTests(unittest.TestCase):
+    """`bora serve --lookup`: speculative and plain requests side by side give the same greedy
+    answers; drafts show in the metrics; bad `speculative` fields are 400s."""
+
+    PASSAGE = ("The harbour was quiet at dawn. Fishermen mended their nets on the quay while gulls circled the "
+               "boats, waiting for scraps, and an old woman sold bread from a cart by the harbour wall.")
+
+    def test_speculative_beside_plain(self):
+        import concurrent.futures
+        server = Server("--parallel", "2", "--lookup")
+        try:
+            client = openai.OpenAI(base_url=server.url + "/v1", api_key="none", max_retries=0)
+
+            def answer(speculative):
+                extra = {} if speculative is None else {"speculative": speculative}
+                r = client.chat.completions.create(
+                    model="x", messages=[{"role": "user", "content": "Repeat this text exactly: " + self.PASSAGE}],
+                    temperature=0, max_tokens=60, extra_body=extra)
+                return r.choices[0].message.content
+
+            # The server's default (lookup) beside a request that turns it off, in one batch.
+            with concurrent.futures.ThreadPoolExecutor(2) as pool:
+                fast, plain = pool.map(answer, [None, False])
+            self.assertEqual(fast, plain)
+            self.assertEqual(answer({"n_max": 3, "ngram_min": 1}), plain)
+            m = server.metrics()
+            self.assertGreater(m["bora_draft_tokens_total"], 0)
+            self.assertGreater(m["bora_draft_accepted_tokens_total"], 0)
+            self.assertLess(m["bora_sequence_steps_total"], m["bora_generated_tokens_total"] + 3)
+            for bad, param in [("yes", "speculative"), ({"n_max": 99}, "n_max"), ({"method": "draft"}, None),
+                               ({"method": "medusa"}, "speculative")]:
+                r = requests.post(server.url + "/v1/completions", json={"prompt": "Hi", "max_tokens": 2, "speculative": bad})
+                self.assertEqual(r.status_code, 400, bad)
+                if param:
+                    self.assertEqual(r.json()["error"]["param"], param, bad)
+        finally:
+            server.stop()
+
+
 class QueueTests(unittest.TestCase):
     def test_queue_full_gets_503(self):
         server = Server("--parallel", "1", "--max-queue", "0")

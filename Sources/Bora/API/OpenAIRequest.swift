@@ -69,8 +69,9 @@ package struct APIRequest: Sendable {
 
     package var isChat: Bool { if case .chat = input { return true } else { return false } }
 
-    /// A `/v1/chat/completions` body.
-    package static func chat(_ body: JSONValue) throws(APIError) -> APIRequest {
+    /// A `/v1/chat/completions` body. `speculation`: the server's default, which the body's
+    /// `speculative` field overrides.
+    package static func chat(_ body: JSONValue, speculation: SpeculativeDecoding? = nil) throws(APIError) -> APIRequest {
         let fields = try Fields(body)
         guard let messagesValue = body["messages"] else { throw .invalid("'messages' is required", param: "messages") }
         let messages: [ChatMessage]
@@ -78,7 +79,9 @@ package struct APIRequest: Sendable {
             throw .invalid(error.description, param: "messages")
         }
         guard !messages.isEmpty else { throw .invalid("'messages' must hold at least one message", param: "messages") }
-        var request = APIRequest(input: .chat(messages), parameters: GenerationParameters())
+        var parameters = GenerationParameters()
+        parameters.speculation = speculation
+        var request = APIRequest(input: .chat(messages), parameters: parameters)
         try request.readCommon(fields, maxTokensKeys: ["max_completion_tokens", "max_tokens"], defaultMaxTokens: nil)
         if try fields.bool("logprobs") == true {
             request.logprobs = true
@@ -93,7 +96,7 @@ package struct APIRequest: Sendable {
     }
 
     /// A `/v1/completions` body (the legacy API: `max_tokens` defaults to 16 there).
-    package static func completion(_ body: JSONValue) throws(APIError) -> APIRequest {
+    package static func completion(_ body: JSONValue, speculation: SpeculativeDecoding? = nil) throws(APIError) -> APIRequest {
         let fields = try Fields(body)
         let input: Input
         switch body["prompt"] {
@@ -112,7 +115,9 @@ package struct APIRequest: Sendable {
         default:
             throw .invalid("'prompt' must be a string, a list of one string, or a list of token ids", param: "prompt")
         }
-        var request = APIRequest(input: input, parameters: GenerationParameters())
+        var parameters = GenerationParameters()
+        parameters.speculation = speculation
+        var request = APIRequest(input: input, parameters: parameters)
         try request.readCommon(fields, maxTokensKeys: ["max_tokens"], defaultMaxTokens: 16)
         if let n = try fields.int("logprobs", in: 0...20) {
             request.logprobs = true
@@ -170,6 +175,39 @@ package struct APIRequest: Sendable {
         return asked.first?.1
     }
 
+    /// Speculative decoding for this request: `speculative` true or false, or an object of
+    /// `method` ("ngram": prompt lookup; "draft": the server's draft model), `n_max` (the most
+    /// tokens drafted per step; 0 turns it off), `ngram_min` and `ngram_max` (prompt lookup's
+    /// n-gram sizes); llama-server's flat `speculative.n_max` too. Absent: the server's default.
+    private static func speculation(_ f: Fields, default base: SpeculativeDecoding?) throws(APIError) -> SpeculativeDecoding? {
+        var s = base
+        func maxDraft(_ n: Int) { if n == 0 { s = nil } else { s = s ?? .promptLookup; s!.maxDraft = n } }
+        switch f.value("speculative") {
+        case nil: break
+        case .bool(let on)?: s = on ? (base ?? .promptLookup) : nil
+        case .object?:
+            let o = try Fields(f.body["speculative"]!)
+            let bounds = 1...SpeculativeDecoding.maximumDraft
+            switch try o.string("method") {
+            case nil: break
+            case "ngram"?: s = SpeculativeDecoding(drafter: .promptLookup(), maxDraft: s?.maxDraft ?? 8)
+            case "draft"?: s = SpeculativeDecoding(drafter: .draftModel, maxDraft: s?.maxDraft ?? 8)
+            case let other?: throw .invalid("'speculative.method' must be 'ngram' or 'draft', got '\(other)'", param: "speculative")
+            }
+            if let n = try o.int("n_max", in: 0...bounds.upperBound) { maxDraft(n) } else { s = s ?? .promptLookup }
+            if s != nil, case .promptLookup(var low, var high) = s!.drafter {
+                low = try o.int("ngram_min", in: 1...8) ?? low
+                high = try o.int("ngram_max", in: 1...8) ?? high
+                guard low <= high else { throw .invalid("'speculative.ngram_min' must not exceed 'speculative.ngram_max'", param: "speculative") }
+                s!.drafter = .promptLookup(ngramMin: low, ngramMax: high)
+            }
+        default:
+            throw .invalid("'speculative' must be true, false or an object", param: "speculative")
+        }
+        if let n = try f.int("speculative.n_max", in: 0...SpeculativeDecoding.maximumDraft) { maxDraft(n) }
+        return s
+    }
+
     /// The fields both endpoints share.
     private mutating func readCommon(_ f: Fields, maxTokensKeys: [String], defaultMaxTokens: Int?) throws(APIError) {
         model = try f.string("model")
@@ -207,6 +245,7 @@ package struct APIRequest: Sendable {
         default: throw .invalid("'logit_bias' must be an object of token id → bias", param: "logit_bias")
         }
         p.grammar = try Self.grammar(f)
+        p.speculation = try Self.speculation(f, default: p.speculation)
         stream = try f.bool("stream") ?? false
         if let options = f.body["stream_options"], !options.isNull {
             guard options["include_usage"].map({ $0.bool != nil || $0.isNull }) ?? true else {

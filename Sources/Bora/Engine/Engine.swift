@@ -25,10 +25,14 @@ public struct EngineOptions: Sendable {
     public var kernels: KernelChoice
     /// The most requests waiting for a slot; one more is refused (`BoraError.queueFull`). Nil: no limit.
     public var maxQueued: Int?
+    /// A smaller model with the same vocabulary, for requests that draft with it
+    /// (`SpeculativeDecoding.Drafter.draftModel`): each slot gets a KV cache for it too, and it runs
+    /// on the engine's threads, one sequence at a time, between steps.
+    public var draftModel: LanguageModel?
 
     public init(parallel: Int = 4, maxContext: Int? = nil, totalContext: Int? = nil, stepTokens: Int = 128,
                 promptStepTokens: Int = 512, threads: Int? = nil, kvCacheType: KVCacheType = .f16, kernels: KernelChoice = .fast,
-                maxQueued: Int? = nil) {
+                maxQueued: Int? = nil, draftModel: LanguageModel? = nil) {
         self.parallel = parallel
         self.maxContext = maxContext
         self.totalContext = totalContext
@@ -38,6 +42,7 @@ public struct EngineOptions: Sendable {
         self.kvCacheType = kvCacheType
         self.kernels = kernels
         self.maxQueued = maxQueued
+        self.draftModel = draftModel
     }
 }
 
@@ -65,8 +70,10 @@ public final class Engine: Sendable {
     public let positionLimit: Int?
     /// The attention window every slot runs under.
     public let window: AttentionWindow
-    /// Bytes of all the slots' KV caches.
+    /// Bytes of all the slots' KV caches (the draft model's included).
     public let cacheBytes: Int
+    /// Whether requests may draft with a draft model.
+    public let hasDraftModel: Bool
     private let scheduler: Scheduler
 
     /// - Parameter tokenizer: overrides the model's own (for models stored without one).
@@ -86,24 +93,37 @@ public final class Engine: Sendable {
             perSlot = total / options.parallel
         }
         let plan = try CachePlan(config: model.config, maxContext: perSlot, type: options.kvCacheType)
-        cacheBytes = try MemoryBudget.bytes(options.parallel, plan.bytes, for: "the KV caches of \(options.parallel) slots")
-        try MemoryBudget.check(cacheBytes, for: "the KV caches of \(options.parallel) slots of \(plan.slots) positions (\(MemoryBudget.format(plan.bytes)) each)")
+        let draftPlan = try options.draftModel.map { (d: LanguageModel) throws(BoraError) in
+            try CachePlan(config: d.config, maxContext: perSlot ?? plan.positionLimit, type: options.kvCacheType)
+        }
+        let slotBytes = plan.bytes + (draftPlan?.bytes ?? 0)
+        cacheBytes = try MemoryBudget.bytes(options.parallel, slotBytes, for: "the KV caches of \(options.parallel) slots")
+        try MemoryBudget.check(cacheBytes, for: "the KV caches of \(options.parallel) slots of \(plan.slots) positions (\(MemoryBudget.format(slotBytes)) each)")
         self.model = model
         if let tokenizer {
             self.tokenizer = tokenizer
         } else {
             self.tokenizer = try model.tokenizer()
         }
+        if let d = options.draftModel { try DraftModelCheck.check(draft: d, target: model, tokenizer: self.tokenizer) }
+        hasDraftModel = options.draftModel != nil
         parallel = options.parallel
         positionLimit = plan.positionLimit
         window = plan.window
-        var slots: [Slot] = []
-        for _ in 0..<options.parallel { slots.append(Slot(cache: try plan.makeCache())) }
         // Room for one decode row per slot beside the prompt chunks.
         let stepTokens = max(options.stepTokens, options.parallel)
         let promptStepTokens = max(options.promptStepTokens, stepTokens)
         let pass = try ForwardPass(model: model, capacity: promptStepTokens, maximumPieces: options.parallel, window: plan.window,
                                    maximumKeys: plan.maximumKeys, threads: options.threads, kernels: options.kernels)
+        let draftPass = try options.draftModel.map { (d: LanguageModel) throws(BoraError) in
+            try ForwardPass(model: d, capacity: promptStepTokens, maximumPieces: 1, window: draftPlan!.window,
+                            maximumKeys: draftPlan!.maximumKeys, threads: nil, pool: pass.pool, kernels: options.kernels)
+        }
+        var slots: [Slot] = []
+        for _ in 0..<options.parallel {
+            let draft = try draftPass.map { (p: ForwardPass) throws(BoraError) in try DraftModelRunner(pass: p, plan: draftPlan!) }
+            slots.append(Slot(cache: try plan.makeCache(), draft: draft))
+        }
         if let q = options.maxQueued, q < 0 { throw .invalidArgument("the queue limit must be 0 or more, got \(q)") }
         scheduler = Scheduler(pass: pass, slots: slots, stepTokens: stepTokens, promptStepTokens: promptStepTokens,
                               positionLimit: plan.positionLimit, maxQueued: options.maxQueued)
@@ -162,6 +182,9 @@ public final class Engine: Sendable {
         -> (stream: AsyncThrowingStream<GenerationEvent, Error>, cancel: @Sendable () -> Void) {
         let vocabulary = model.config.vocabularySize
         for t in ids where t < 0 || t >= vocabulary { throw BoraError.invalidTokenID(t, vocabularySize: vocabulary) }
+        if parameters.speculation?.drafter == .draftModel && !hasDraftModel {
+            throw BoraError.invalidArgument("speculative decoding with a draft model needs an engine made with one")
+        }
         let sequence = try SequenceGeneration(prompt: ids, parameters: parameters, tokenizer: tokenizer,
                                               startOfText: startOfText, positionLimit: positionLimit)
         let (stream, continuation) = AsyncThrowingStream<GenerationEvent, Error>.makeStream()
@@ -203,10 +226,15 @@ final class Request: @unchecked Sendable {
 /// A sequence slot: a KV cache and the tokens whose keys and values it holds (for prefix reuse).
 final class Slot {
     let cache: KVStorage & KVCache
+    /// The draft model's cache and tokens, when the engine has a draft model.
+    let draft: DraftModelRunner?
     var tokens: [Int] = []
     /// The step it last served (the least recently used idle slot is given away first).
     var lastUsed = 0
     var isBusy = false
 
-    init(cache: KVStorage & KVCache) { self.cache = cache }
+    init(cache: KVStorage & KVCache, draft: DraftModelRunner? = nil) {
+        self.cache = cache
+        self.draft = draft
+    }
 }

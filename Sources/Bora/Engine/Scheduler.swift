@@ -30,14 +30,15 @@ final class Scheduler: @unchecked Sendable {
     private var tokens: [Int] = []
     private var pieces: [ForwardPass.Piece] = []
     private var owners: [Running] = []
-    private var sampled: [Int] = []
+    private var outcomes: [SequenceGeneration.RowOutcome] = []
     private var failures: [Int?] = []
 
     /// A request in a slot.
     final class Running {
         let request: Request
         let slot: Slot
-        /// Tokens still to feed (the prompt's unevaluated part, then each sampled token), from `next`.
+        /// Tokens still to feed (the prompt's unevaluated part, then each sampled token and its
+        /// drafts), from `next`.
         var input: [Int]
         var next = 0
         var promptDone = false
@@ -63,7 +64,7 @@ final class Scheduler: @unchecked Sendable {
         tokens.reserveCapacity(promptStepTokens)
         pieces.reserveCapacity(slots.count)
         owners.reserveCapacity(slots.count)
-        sampled.reserveCapacity(slots.count)
+        outcomes.reserveCapacity(slots.count)
         failures.reserveCapacity(slots.count)
         running.reserveCapacity(slots.count)
     }
@@ -206,23 +207,36 @@ final class Scheduler: @unchecked Sendable {
         for decoding in 0..<2 {
             for r in running where r.promptDone == (decoding == 0) && budget > 0 {
                 let count = min(r.remaining, budget)
+                if r.promptDone && count < r.remaining {
+                    // Drafts past the step's budget wait for another step.
+                    r.request.sequence.trimDrafts(to: count - 1)
+                    r.input.removeLast(r.remaining - count)
+                }
                 let first = tokens.count
                 tokens.append(contentsOf: r.input[r.next..<(r.next + count)])
-                // Logits only where the sequence's input runs out (its prompt's last token, or a decode token).
-                let logitRows = count == r.remaining ? (count - 1)..<count : count..<count
+                // Logits where the sequence's input runs out (its prompt's last token), or for every
+                // row of a generating sequence (the token fed, then each draft).
+                let logitRows = r.promptDone ? 0..<count : count == r.remaining ? (count - 1)..<count : count..<count
                 pieces.append(ForwardPass.Piece(cache: r.slot.cache, start: r.slot.tokens.count, tokens: first..<(first + count),
                                                 logitRows: logitRows))
                 owners.append(r)
                 budget -= count
-                if decoding == 0 { report.decodeRows += count } else { report.promptRows += count }
+                if decoding == 0 {
+                    report.decodeRows += 1
+                    report.draftRows += count - 1
+                } else {
+                    report.promptRows += count
+                }
             }
         }
-        sampled.removeAll(keepingCapacity: true)
+        outcomes.removeAll(keepingCapacity: true)
         failures.removeAll(keepingCapacity: true)
-        for _ in pieces { sampled.append(-1); failures.append(nil) }
+        for _ in pieces { outcomes.append(.accepted); failures.append(nil) }
 
         let started = ContinuousClock.now
         pass.run(tokens: tokens, pieces: pieces) { p, row, logits in
+            // Rows after the one that decided (a draft not kept, the end) are dropped.
+            guard outcomes[p] == .accepted, failures[p] == nil else { return }
             let r = owners[p]
             // NaN or infinity here means broken weights or an overflow: an error, never a sample.
             if bora_all_finite(logits.baseAddress!, logits.count) == 0 {
@@ -231,12 +245,16 @@ final class Scheduler: @unchecked Sendable {
             }
             let sequence = r.request.sequence
             if !r.promptDone { sequence.promptEvaluated(r.evaluatedPrompt) }
-            sampled[p] = sequence.accept(logits, isCancelled: r.request.isCancelled) { r.request.continuation.yield($0) } ?? -1
+            outcomes[p] = sequence.acceptRow(logits, isCancelled: r.request.isCancelled) { r.request.continuation.yield($0) }
         }
 
         for (p, r) in owners.enumerated() {
             let piece = pieces[p]
-            r.slot.tokens.append(contentsOf: tokens[piece.tokens])
+            // A generating sequence keeps the token fed and the drafts kept; the cache's keys of
+            // the others lie past its end, where the next step overwrites them.
+            var fed = piece.tokens
+            if r.promptDone, case .next(_, let kept) = outcomes[p] { fed = fed.lowerBound..<(fed.lowerBound + 1 + kept) }
+            r.slot.tokens.append(contentsOf: tokens[fed])
             r.next += piece.tokens.count
             r.slot.lastUsed = stepCount
             if let position = failures[p] {
@@ -247,9 +265,8 @@ final class Scheduler: @unchecked Sendable {
             }
             guard !piece.logitRows.isEmpty else { continue }
             r.promptDone = true
-            let token = sampled[p]
             let sequence = r.request.sequence
-            guard token >= 0 else {
+            guard case .next(let token, _) = outcomes[p] else {
                 r.request.continuation.finish()
                 release(r)
                 continue
@@ -274,6 +291,9 @@ final class Scheduler: @unchecked Sendable {
             }
             r.input.removeAll(keepingCapacity: true)
             r.input.append(token)
+            sequence.proposeDrafts(room: positionLimit.map { $0 - r.slot.tokens.count - 1 } ?? SpeculativeDecoding.maximumDraft,
+                                   draftModel: r.slot.draft)
+            r.input.append(contentsOf: sequence.drafts)
             r.next = 0
         }
         report.seconds = started.secondsElapsed
@@ -284,8 +304,9 @@ final class Scheduler: @unchecked Sendable {
 /// What one step did (for benchmarks and tests).
 package struct StepReport: Sendable {
     package let index: Int
-    /// Rows of sequences generating (one each) and of prompt chunks.
+    /// Rows of sequences generating (one each, the token fed), of their drafts, and of prompt chunks.
     package var decodeRows = 0
+    package var draftRows = 0
     package var promptRows = 0
     /// Wall time of the step: the forward pass and every sequence's sampling.
     package var seconds = 0.0

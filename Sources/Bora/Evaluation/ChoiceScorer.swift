@@ -200,5 +200,6 @@ extension KVCache {
                 }
             }
         }
+        didStore(positions)
     }
 }

@@ -27,8 +27,8 @@ package struct ComparisonEntry: Sendable, Codable {
         package var share: Double
     }
 
-    /// The F16 KV cache one sequence of `tokens` needs: a rolling cache of W slots for a
-    /// sliding-window model, one slot per token otherwise.
+    /// The F16 KV cache one sequence of `tokens` needs: a rolling cache of W slots (plus
+    /// `SpeculativeDecoding.maximumDraft` for drafts) for a sliding-window model, one slot per token otherwise.
     package struct KVMemory: Sendable, Codable {
         package var tokens: Int
         package var slots: Int
@@ -255,7 +255,7 @@ package struct ComparisonReport: Sendable, Codable {
         if entries.contains(where: { $0.peakResidentBytes != nil }) {
             notes.append("peak resident memory: the measuring process's, the model's mapped pages it touched included")
         }
-        notes.append("KV cache: one sequence in F16; a sliding-window model's rolling cache keeps W slots however long the sequence")
+        notes.append("KV cache: one sequence in F16; a sliding-window model's rolling cache keeps W + 16 slots however long the sequence")
         return notes
     }
 

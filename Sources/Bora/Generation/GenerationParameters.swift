@@ -33,6 +33,10 @@ public struct GenerationParameters: Sendable, Equatable {
     /// A grammar the generated text must follow (`GrammarConstraint.jsonObject`: one JSON object):
     /// a token it cannot take is never chosen, and the generation ends only where it may end.
     public var grammar: GrammarConstraint?
+    /// Speculative decoding (nil: off). The output is what plain decoding gives (greedy: the same
+    /// tokens; sampling: the same distribution), faster where drafts are kept. Not combined with a
+    /// grammar: such a generation decodes plainly.
+    public var speculation: SpeculativeDecoding?
 
     public init() {}
 
@@ -62,6 +66,7 @@ public struct GenerationParameters: Sendable, Equatable {
         if let logprobs, logprobs < 0 || logprobs > 20 { throw fail("logprobs must be between 0 and 20, got \(logprobs)") }
         if case .shift(let keep) = contextOverflow, keep < 0 { throw fail("tokens to keep when shifting must be 0 or more, got \(keep)") }
         try grammar?.validate()
+        try speculation?.validate()
     }
 }
 

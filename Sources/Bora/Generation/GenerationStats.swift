@@ -23,11 +23,21 @@ public struct GenerationStats: Sendable, Equatable {
     /// when it refuses one, and advancing past the chosen token (0 without a grammar).
     public var constraintSeconds = 0.0
     public var stopReason: StopReason = .maxTokens
+    /// Speculative decoding: tokens drafted, and those of them the model kept.
+    public var draftedTokens = 0
+    public var acceptedDraftTokens = 0
+    /// Steps through the model that gave this sequence tokens (the prompt's last one included):
+    /// with speculation, fewer than the tokens generated.
+    public var weightPasses = 0
 
     public init() {}
 
     public var promptTokensPerSecond: Double { promptSeconds > 0 ? Double(evaluatedPromptTokens) / promptSeconds : 0 }
     /// Decode speed: tokens after the first, over the time spent producing them.
+    /// Kept drafts over drafted tokens (0 when nothing was drafted).
+    public var draftAcceptanceRate: Double { draftedTokens > 0 ? Double(acceptedDraftTokens) / Double(draftedTokens) : 0 }
+    /// Tokens generated per step through the model (1 for plain decoding).
+    public var tokensPerWeightPass: Double { weightPasses > 0 ? Double(generatedTokens) / Double(weightPasses) : 0 }
     public var generationTokensPerSecond: Double { generationSeconds > 0 ? Double(max(generatedTokens - 1, 0)) / generationSeconds : 0 }
 }
 

@@ -271,6 +271,18 @@ public struct SamplerChain: Sendable {
     /// Picks the next token from `candidates` (already loaded with the logits).
     public func sample(_ candidates: inout TokenCandidates, history: ArraySlice<Int>, random: inout SeededRandom) -> Int {
         for s in samplers { s.apply(&candidates, history: history) }
+        return draw(&candidates, random: &random)
+    }
+
+    /// Runs the samplers and normalizes: the distribution `sample` draws from (not for greedy chains).
+    func distribution(_ candidates: inout TokenCandidates, history: ArraySlice<Int>) {
+        precondition(!greedy, "a greedy chain has no distribution to draw from")
+        for s in samplers { s.apply(&candidates, history: history) }
+        candidates.normalize()
+    }
+
+    /// The final draw over candidates the samplers have narrowed: argmax when greedy.
+    func draw(_ candidates: inout TokenCandidates, random: inout SeededRandom) -> Int {
         if greedy {
             var best = 0
             for i in 1..<candidates.count

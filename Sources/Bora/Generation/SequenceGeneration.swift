@@ -19,6 +19,20 @@ final class SequenceGeneration {
     private var history: [Int]
     private var candidates: TokenCandidates
     private let constraint: (any TokenConstraint)?
+    /// Speculative decoding's drafter and draft length (nil: plain decoding, or a grammar: its state
+    /// would have to follow each draft).
+    private let lookup: PromptLookup?
+    private let usesDraftModel: Bool
+    private var schedule: DraftSchedule
+    /// A sampled draft model's distribution q at each drafted position (its candidates' ids and
+    /// probabilities), and q spread over the vocabulary while a row is decided.
+    private var draftCandidates: TokenCandidates?
+    private var draftQ: [(ids: [Int32], probabilities: [Float])] = []
+    private var denseQ: UnsafeMutableBufferPointer<Float>?
+    /// The tokens drafted after the token being fed, in the step now running.
+    private(set) var drafts: [Int] = []
+    /// Drafts of the running step kept so far.
+    private var kept = 0
     private let started: ContinuousClock.Instant
     private var firstToken: ContinuousClock.Instant
 
@@ -57,13 +71,35 @@ final class SequenceGeneration {
         constraint = try parameters.grammar.map { (g: GrammarConstraint) throws(BoraError) in
             try GrammarState(g, tokenizer: tokenizer, startOfText: startOfText)
         }
+        schedule = DraftSchedule(maximum: 1)
+        let speculation = constraint == nil ? parameters.speculation : nil
+        if case .promptLookup(let low, let high)? = speculation?.drafter {
+            lookup = PromptLookup(ngramMin: low, ngramMax: high)
+        } else {
+            lookup = nil
+        }
+        usesDraftModel = speculation?.drafter == .draftModel
+        if let s = speculation {
+            if usesDraftModel && !chain.greedy {
+                draftCandidates = TokenCandidates(capacity: tokenizer.vocabularySize)
+                denseQ = .allocate(capacity: tokenizer.vocabularySize)
+                denseQ!.initialize(repeating: 0)
+                draftQ = (0..<s.maxDraft).map { _ in ([Int32](), [Float]()) }
+            }
+            schedule = DraftSchedule(maximum: s.maxDraft)
+            drafts.reserveCapacity(s.maxDraft)
+        }
         started = .now
         firstToken = started
         stats.promptTokens = prompt.count
         stats.stopReason = .maxTokens
     }
 
-    deinit { candidates.deallocate() }
+    deinit {
+        candidates.deallocate()
+        draftCandidates?.deallocate()
+        denseQ?.deallocate()
+    }
 
     /// The prompt is in the cache: `evaluated` of its tokens were run (the rest were reused).
     func promptEvaluated(_ evaluated: Int) {
@@ -71,9 +107,105 @@ final class SequenceGeneration {
         stats.promptSeconds = started.secondsElapsed
     }
 
+    /// What one row of logits decided.
+    enum RowOutcome: Equatable {
+        /// The row's drafted token was kept: the next row (the one after that token) decides on.
+        case accepted
+        /// The token to feed next, after the token fed and the `kept` drafts kept of this step
+        /// (the rest of the step's rows, and their cached keys, are dropped).
+        case next(Int, kept: Int)
+        /// The generation is over (its closing events already emitted).
+        case finished
+    }
+
+    /// Drafts up to `room` tokens to feed after the next token (the positions the context has left
+    /// beyond it), within the token budget; they are in `drafts` until the step's rows are taken.
+    /// `draftModel`: the sequence's draft model state, for the `.draftModel` drafter.
+    @discardableResult
+    func proposeDrafts(room: Int, draftModel: DraftModelRunner? = nil) -> Int {
+        drafts.removeAll(keepingCapacity: true)
+        kept = 0
+        guard lookup != nil || usesDraftModel, !isFinished else { return 0 }
+        var count = min(schedule.next(), room)
+        // The next token, the drafts and the token after them must all fit the budget.
+        if let maxTokens = parameters.maxTokens { count = min(count, maxTokens - stats.generatedTokens - 1) }
+        if count > 0 {
+            if let lookup {
+                lookup.propose(after: history, count: count, into: &drafts)
+            } else if let draftModel {
+                draw(count, from: draftModel)
+            }
+        }
+        stats.draftedTokens += drafts.count
+        return drafts.count
+    }
+
+    /// `count` tokens from the draft model, one step each: its argmax when the request is greedy,
+    /// else a draw from its distribution under the request's sampler chain (kept as q). A draft
+    /// model that fails (non-finite logits, a full context) drafts nothing more this step.
+    private func draw(_ count: Int, from draftModel: DraftModelRunner) {
+        for i in 0..<count {
+            guard let logits = try? draftModel.logits(after: history, drafts[...]) else { return }
+            let sampled = UnsafeBufferPointer(rebasing: logits[..<min(logits.count, tokenizer.vocabularySize)])
+            if chain.greedy && chain.samplers.isEmpty {
+                drafts.append(Int(bora_argmax(sampled.baseAddress!, sampled.count)))
+            } else if chain.greedy || draftCandidates == nil {
+                candidates.load(sampled)
+                drafts.append(chain.sample(&candidates, history: history[...], random: &random))
+            } else {
+                draftCandidates!.load(sampled)
+                chain.distribution(&draftCandidates!, history: history[...])
+                let c = draftCandidates!
+                draftQ[i].ids.removeAll(keepingCapacity: true)
+                draftQ[i].probabilities.removeAll(keepingCapacity: true)
+                for j in 0..<c.count where c.probabilities[j] > 0 {
+                    draftQ[i].ids.append(c.ids[j])
+                    draftQ[i].probabilities.append(c.probabilities[j])
+                }
+                drafts.append(chain.draw(&draftCandidates!, random: &random))
+            }
+        }
+    }
+
+    /// Keeps the first `count` drafts only (a step without room for all of them).
+    func trimDrafts(to count: Int) {
+        guard count < drafts.count else { return }
+        stats.draftedTokens -= drafts.count - count
+        drafts.removeLast(drafts.count - count)
+    }
+
+    /// Takes the step's logits rows one at a time, in order: the row after the token fed, then the
+    /// row after each draft as long as drafts are kept. Plain decoding is the step without drafts.
+    func acceptRow(_ logits: UnsafeBufferPointer<Float>, isCancelled: Bool, emit: (GenerationEvent) -> Void) -> RowOutcome {
+        if kept == 0 { stats.weightPasses += 1 }
+        let draft = kept < drafts.count ? drafts[kept] : nil
+        guard let token = accept(logits, isCancelled: isCancelled, draft: draft, emit: emit) else {
+            settleDrafts()
+            return .finished
+        }
+        if let draft, token == draft {
+            kept += 1
+            return .accepted
+        }
+        let outcome = RowOutcome.next(token, kept: kept)
+        settleDrafts()
+        return outcome
+    }
+
+    private func settleDrafts() {
+        guard !drafts.isEmpty else { return }
+        stats.acceptedDraftTokens += kept
+        schedule.record(drafted: drafts.count, kept: kept)
+        drafts.removeAll(keepingCapacity: true)
+        kept = 0
+    }
+
     /// Takes the logits after the last token fed and returns the next token to feed, or nil when
-    /// the generation is over (its closing events already emitted).
-    func accept(_ logits: UnsafeBufferPointer<Float>, isCancelled: Bool, emit: (GenerationEvent) -> Void) -> Int? {
+    /// the generation is over (its closing events already emitted). With a `draft` (the token fed
+    /// after it, in the same step), the token is chosen by the speculative-sampling rule: the
+    /// draft when kept, else one drawn from the rest, each with the target's own probability.
+    func accept(_ logits: UnsafeBufferPointer<Float>, isCancelled: Bool, draft: Int? = nil,
+                emit: (GenerationEvent) -> Void) -> Int? {
         precondition(!isFinished, "a finished generation was handed logits")
         if let maxTokens = parameters.maxTokens, stats.generatedTokens >= maxTokens { return end(.maxTokens, emit: emit) }
         if isCancelled { return end(.cancelled, emit: emit) }
@@ -81,7 +213,20 @@ final class SequenceGeneration {
         let sampled = UnsafeBufferPointer(rebasing: logits[..<min(logits.count, tokenizer.vocabularySize)])
         let logprobs = parameters.logprobs.map { Self.logprobs(sampled, top: $0) }
         var token: Int
-        if chain.greedy && chain.samplers.isEmpty {
+        if let draft, !chain.greedy {
+            candidates.load(sampled)
+            chain.distribution(&candidates, history: history[...])
+            if let denseQ, usesDraftModel {
+                // q of the draft model at this position, spread out for the residual, then cleared.
+                let q = draftQ[kept]
+                for (id, probability) in zip(q.ids, q.probabilities) { denseQ[Int(id)] = probability }
+                token = SpeculativeSampling.choose(draft: draft, draftProbability: denseQ[draft], draftDistribution: { denseQ[$0] },
+                                                   candidates: &candidates, random: &random)
+                for id in q.ids { denseQ[Int(id)] = 0 }
+            } else {
+                token = SpeculativeSampling.choose(draft: draft, candidates: &candidates, random: &random)
+            }
+        } else if chain.greedy && chain.samplers.isEmpty {
             // Plain greedy: the first of the highest logits, as the chain's argmax picks it.
             token = Int(bora_argmax(sampled.baseAddress!, sampled.count))
         } else {

@@ -25,9 +25,11 @@ public actor Session {
     private let executor = ThreadExecutor(name: "bora.session")
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
-    public init(model: LanguageModel, options: ContextOptions = .init()) throws {
+    /// - Parameter draft: a smaller model with the same vocabulary, for requests whose
+    ///   `GenerationParameters.speculation` drafts with a draft model.
+    public init(model: LanguageModel, options: ContextOptions = .init(), draft: LanguageModel? = nil) throws {
         self.model = model
-        self.generator = try Generator(model: model, options: options)
+        self.generator = try Generator(model: model, options: options, draft: draft)
     }
 
     deinit { executor.stop() }

@@ -49,9 +49,11 @@ package final class ForwardPass {
     private let logitPieces: UnsafeMutablePointer<Int>
     private let logitOffsets: UnsafeMutablePointer<Int>
 
-    /// - Parameter maximumKeys: the most keys one query can see (W, or the longest cache).
+    /// - Parameters:
+    ///   - maximumKeys: the most keys one query can see (W, or the longest cache).
+    ///   - pool: the threads to run on (a draft model's pass shares its target's); nil makes a pool of `threads`.
     package init(model: LanguageModel, capacity: Int, maximumPieces: Int, window: AttentionWindow, maximumKeys: Int,
-         threads: Int?, kernels: KernelChoice) throws(BoraError) {
+         threads: Int?, pool: ThreadPool? = nil, kernels: KernelChoice) throws(BoraError) {
         let c = model.config
         guard capacity >= 1 else { throw .invalidArgument("a step must hold at least one token, got \(capacity)") }
         // The step's activation buffers (ForwardBuffers, Activations), about two of each row.
@@ -62,14 +64,14 @@ package final class ForwardPass {
         self.maximumPieces = max(1, min(maximumPieces, capacity))
         self.window = window
         self.kernels = kernels
-        pool = try ThreadPool(threads: threads)
+        if let pool { self.pool = pool } else { self.pool = try ThreadPool(threads: threads) }
         buffers = ForwardBuffers(config: c, chunk: capacity)
         activations = Activations(capacity: max(capacity * max(c.embeddingDim, c.queryDim),
                                                 buffers.feedForwardRows * c.feedForwardDim))
-        workspace = Workspace(threadCount: pool.threadCount, floatsPerThread: max(c.embeddingDim, c.feedForwardDim, c.queryDim))
+        workspace = Workspace(threadCount: self.pool.threadCount, floatsPerThread: max(c.embeddingDim, c.feedForwardDim, c.queryDim))
         rope = RoPE(headDim: c.headDim, theta: c.ropeTheta, style: c.ropeStyle)
         attention = Attention(headCount: c.headCount, kvHeadCount: c.kvHeadCount, headDim: c.headDim, window: window,
-                              maximumKeys: maximumKeys, maximumSegments: self.maximumPieces, threads: pool.threadCount)
+                              maximumKeys: maximumKeys, maximumSegments: self.maximumPieces, threads: self.pool.threadCount)
         segments.reserveCapacity(self.maximumPieces)
         logitPieces = .allocate(capacity: capacity)
         logitOffsets = .allocate(capacity: capacity)

@@ -68,7 +68,8 @@ public final class InferenceContext {
     public func reset() { length = 0 }
 
     /// Whether the sequence can be cut back to its first `newLength` positions: always with a full
-    /// cache; with a rolling cache only while no position has been overwritten.
+    /// cache; with a rolling cache while the keys the next query sees are still held (up to
+    /// `SpeculativeDecoding.maximumDraft + 1` positions back, or any while none was overwritten).
     public func canTruncate(to newLength: Int) -> Bool {
         cache.canCut(length: length, to: newLength)
     }
@@ -94,14 +95,16 @@ public final class InferenceContext {
     package struct Snapshot {
         let length: Int
         let storage: [UInt8]
+        let writtenExtent: Int?
     }
 
     package func snapshot() -> Snapshot {
-        Snapshot(length: length, storage: storage.copyStorage())
+        Snapshot(length: length, storage: storage.copyStorage(), writtenExtent: (cache as? RollingKVCache)?.writtenExtent)
     }
 
     package func restore(_ snapshot: Snapshot) {
         storage.restoreStorage(snapshot.storage)
+        if let extent = snapshot.writtenExtent, let rolling = cache as? RollingKVCache { rolling.writtenExtent = extent }
         length = snapshot.length
     }
 
@@ -155,7 +158,11 @@ public final class InferenceContext {
             var nonFinite: Int?
             forward(tokens, offset..<(offset + count), logitRows: rows) { logits, row in
                 // NaN or infinity here means broken weights or an overflow: an error, never a sample.
-                if nonFinite == nil, bora_all_finite(logits.baseAddress!, logits.count) == 0 { nonFinite = chunkStart + row }
+                guard nonFinite == nil else { return }
+                if bora_all_finite(logits.baseAddress!, logits.count) == 0 {
+                    nonFinite = chunkStart + row
+                    return
+                }
                 receive(logits, offset + row)
             }
             if let nonFinite { throw .nonFiniteLogits(position: nonFinite) }

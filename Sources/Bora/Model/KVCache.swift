@@ -24,6 +24,12 @@ public protocol KVCache: AnyObject {
     func slot(of position: Int) -> Int
     /// The largest sequence length this cache can serve; nil when unbounded (rolling buffer).
     var maximumLength: Int? { get }
+    /// Whether a sequence of `length` positions can be cut back to its first `newLength` and go on
+    /// from there: always with a full cache; with a rolling cache while every key the next query
+    /// can see is still held.
+    func canCut(length: Int, to newLength: Int) -> Bool
+    /// Told after `store` wrote the keys and values of `positions` (one call per layer).
+    func didStore(_ positions: Range<Int>)
     /// Base of the keys (or values) of one layer and KV head: `slotCount × headDim` elements.
     func keys(layer: Int, head: Int) -> UnsafeMutableRawPointer
     func values(layer: Int, head: Int) -> UnsafeMutableRawPointer
@@ -57,17 +63,11 @@ extension KVCache {
                 }
             }
         }
+        didStore(positions)
     }
 }
 
 extension KVCache {
-    /// Whether a sequence of `length` positions can be cut back to its first `newLength`: always
-    /// with a full cache; with a rolling cache only while no position has been overwritten.
-    public func canCut(length: Int, to newLength: Int) -> Bool {
-        guard newLength >= 0, newLength <= length else { return false }
-        return newLength == length || maximumLength != nil || length <= slotCount
-    }
-
     /// How many leading tokens of `prompt` a cache holding `cached` can keep (at least the prompt's
     /// last token is evaluated again, for its logits); 0 when the cache cannot be cut back that far.
     func reusablePrefix(cached: [Int], prompt: [Int]) -> Int {
@@ -77,7 +77,7 @@ extension KVCache {
 }
 
 /// The cache a sequence gets, decided once from the model and the context asked for: a rolling
-/// buffer of W slots for a sliding-window model whose window is shorter than the context, else a
+/// buffer of W slots (and `rollbackSlots` more) for a sliding-window model whose window is shorter than the context, else a
 /// full cache of the context's length. Shared by `InferenceContext` and the batched engine's slots.
 package struct CachePlan {
     package let window: AttentionWindow
@@ -86,6 +86,9 @@ package struct CachePlan {
     /// Slots per layer and KV head.
     let slots: Int
     let isRolling: Bool
+    /// Slots a rolling cache holds beyond W, so that a speculative step's rejected drafts overwrite
+    /// only keys no query will see again (see `RollingKVCache`).
+    static let rollbackSlots = SpeculativeDecoding.maximumDraft
     let layers, kvHeads, headDim: Int
     let type: KVCacheType
 
@@ -96,7 +99,7 @@ package struct CachePlan {
         // A window at least as long as the context never hides a key: plain causal attention then.
         if let w = c.slidingWindow, w < (maxContext ?? c.contextLength) {
             window = AttentionWindow(size: w)
-            (slots, isRolling, positionLimit) = (w, true, maxContext)
+            (slots, isRolling, positionLimit) = (w + Self.rollbackSlots, true, maxContext)
         } else {
             window = AttentionWindow(size: nil)
             let capacity = maxContext ?? c.contextLength
@@ -112,7 +115,8 @@ package struct CachePlan {
     var bytes: Int { 2 * layers * kvHeads * slots * headDim * type.bytesPerElement }
 
     package func makeCache() throws(BoraError) -> KVStorage & KVCache {
-        isRolling ? try RollingKVCache(layers: layers, kvHeads: kvHeads, headDim: headDim, window: slots, type: type)
+        isRolling ? try RollingKVCache(layers: layers, kvHeads: kvHeads, headDim: headDim, window: window.size!,
+                                       extraSlots: slots - window.size!, type: type)
                   : try FullKVCache(layers: layers, kvHeads: kvHeads, headDim: headDim, capacity: slots, type: type)
     }
 }
@@ -212,16 +216,50 @@ public final class FullKVCache: KVStorage, KVCache, @unchecked Sendable {
     public func heldPositions(length: Int) -> Range<Int> { 0..<length }
     public func slot(of position: Int) -> Int { position }
     public var maximumLength: Int? { slotCount }
+    public func canCut(length: Int, to newLength: Int) -> Bool { newLength >= 0 && newLength <= length }
+    public func didStore(_ positions: Range<Int>) {}
 }
 
-/// Mistral's rolling buffer: W slots, position i in slot i mod W. It holds exactly the keys a
-/// sliding-window query can see, so its memory stays W entries however long the sequence grows.
+/// Mistral's rolling buffer: position i in slot i mod S, S = W slots plus `extraSlots`. W slots hold
+/// exactly the keys a sliding-window query can see, so its memory stays W entries however long the
+/// sequence grows. The extra slots let a sequence be cut back by up to `extraSlots + 1` positions:
+/// a speculative step writes the keys of drafts the model may reject, and with S = W + D the keys
+/// those overwrite are older than any the next query sees.
 public final class RollingKVCache: KVStorage, KVCache, @unchecked Sendable {
-    public init(layers: Int, kvHeads: Int, headDim: Int, window: Int, type: KVCacheType) throws(BoraError) {
-        try super.init(layers: layers, kvHeads: kvHeads, headDim: headDim, slots: window, type: type)
+    /// W: the keys one query sees.
+    public let window: Int
+
+    public init(layers: Int, kvHeads: Int, headDim: Int, window: Int, extraSlots: Int = 0, type: KVCacheType) throws(BoraError) {
+        guard window >= 1, extraSlots >= 0 else {
+            throw .invalidArgument("a rolling cache needs a window of at least 1 and no negative extra slots, got \(window) and \(extraSlots)")
+        }
+        self.window = window
+        try super.init(layers: layers, kvHeads: kvHeads, headDim: headDim, slots: window + extraSlots, type: type)
     }
+
+    /// One past the furthest position written since the sequence last started at position 0: keys
+    /// written past a sequence's end (rejected drafts) took the slots of the S positions before them.
+    private var writtenEnd = 0
 
     public func heldPositions(length: Int) -> Range<Int> { max(0, length - slotCount)..<length }
     public func slot(of position: Int) -> Int { position % slotCount }
     public var maximumLength: Int? { nil }
+
+    /// The query at `newLength` sees keys from `newLength − W + 1` on; none may have been overwritten
+    /// by a later position (the slots of positions before `writtenEnd − S` were).
+    public func canCut(length: Int, to newLength: Int) -> Bool {
+        guard newLength >= 0, newLength <= length else { return false }
+        guard newLength > 0 else { return true }
+        return max(0, newLength - window + 1) >= max(0, max(writtenEnd, length) - slotCount)
+    }
+
+    public func didStore(_ positions: Range<Int>) {
+        writtenEnd = positions.lowerBound == 0 ? positions.upperBound : max(writtenEnd, positions.upperBound)
+    }
+
+    /// For snapshots: the written extent travels with the slots' bytes.
+    var writtenExtent: Int {
+        get { writtenEnd }
+        set { writtenEnd = newValue }
+    }
 }

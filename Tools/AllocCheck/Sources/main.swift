@@ -5,7 +5,9 @@
 // Counts every malloc of the process (CBoraMallocCounter replaces the allocator functions in this
 // executable) around steady-state work, after a warm-up that has shown the buffers every shape:
 //   1. single-sequence decode: `InferenceContext.evaluate` of one token, over and over;
-//   2. batched steps: the forward pass with several sequences, decode rows beside prompt chunks.
+//   2. batched steps: the forward pass with several sequences, decode rows beside prompt chunks;
+//   3. speculative verification: a token and four drafts in one step, every row's logits, then the
+//      rejected ones cut off (`InferenceContext.truncate`).
 // Exits 1 naming the check that allocated. Models: the given ones, else the committed tiny GGUF and
 // the default model when it has been fetched. Run by Tools/test.sh after the tests.
 import Bora
@@ -61,6 +63,20 @@ for path in models {
     }
     guard decode == 0 else { fail("\(name): \(decode) allocations in 64 decoded tokens") }
 
+    // 3. Verification steps: 5 rows in, 2 kept each time.
+    var verify = [3, 4, 5, 6, 7]
+    var rows = 0
+    func verifyStep(_ i: Int) throws {
+        for j in verify.indices { verify[j] = 3 + (i * 13 + j * 5) % (vocabulary - 3) }
+        let start = context.length
+        try context.evaluate(verify, logitsFrom: 0) { _, logits in rows += logits.isEmpty ? 0 : 1 }
+        try context.truncate(to: start + 2)
+    }
+    for i in 0..<4 { try verifyStep(i) }
+    let verification = try counted { for i in 4..<36 { try verifyStep(i) } }
+    guard rows == 36 * 5 else { fail("\(name): \(rows) logits rows from the verification steps") }
+    guard verification == 0 else { fail("\(name): \(verification) allocations in 32 verification steps") }
+
     // 2. Batched steps: three sequences, two decoding and one reading a prompt in chunks of 5.
     let plan = try CachePlan(config: model.config, maxContext: 512, type: .f16)
     let caches = try (0..<3).map { _ in try plan.makeCache() }
@@ -88,5 +104,5 @@ for path in models {
     let batched = counted { for i in 4..<44 { step(i) } }
     guard received == 4 / 2 * 5 + 40 / 2 * 5 else { fail("\(name): \(received) logits rows from the batched steps") }
     guard batched == 0 else { fail("\(name): \(batched) allocations in 40 batched steps") }
-    print("bora-alloc-check: \(name): 0 allocations in 64 decoded tokens and 40 batched steps")
+    print("bora-alloc-check: \(name): 0 allocations in 64 decoded tokens, 32 verification steps and 40 batched steps")
 }
