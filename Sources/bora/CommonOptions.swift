@@ -103,7 +103,7 @@ struct SamplingOptions: ParsableArguments {
     @Option(name: .customLong("lookup-ngram"), help: "Prompt lookup's n-gram sizes, MIN:MAX (default 2:4): the longest recent suffix of MAX down to MIN tokens that occurred before is looked up.")
     var lookupNgram: String?
 
-    @Option(name: .customLong("draft-max"), help: "Speculative decoding: the most tokens one step drafts (1-\(SpeculativeDecoding.maximumDraft)); the draft length adapts below it; default 8).")
+    @Option(name: .customLong("draft-max"), help: "Speculative decoding: the most tokens one step drafts (1-\(SpeculativeDecoding.maximumDraft), default 8); the draft length adapts below it.")
     var draftMax: Int?
 
     /// The grammar the options ask for, if any.
@@ -161,6 +161,7 @@ struct SamplingOptions: ParsableArguments {
                 }
             }
             p.speculation = SpeculativeDecoding(drafter: drafter, maxDraft: draftMax ?? 8)
+            if p.grammar != nil { printError("note: a grammar's state would have to follow every draft: this generation decodes without speculation") }
         }
         try p.validate()
         return p

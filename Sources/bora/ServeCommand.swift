@@ -53,7 +53,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("shutdown-grace"), help: "Seconds running streams may go on after SIGINT/SIGTERM before they are cancelled.")
     var shutdownGrace = 10.0
 
-    @Flag(name: .customLong("lookup"), help: "Speculative decoding with prompt lookup for every request that does not turn it off (its 'speculative' field). With --draft, requests may still ask for lookup.")
+    @Flag(name: .customLong("lookup"), help: "Speculative decoding with prompt lookup for every request (its 'speculative' field overrides it). With --draft instead, the draft model is the default and a request may still ask for lookup.")
     var lookup = false
 
     @Option(name: .customLong("draft-max"), help: "Speculative decoding: the most tokens one step drafts (1-\(SpeculativeDecoding.maximumDraft); default 8).")

@@ -157,6 +157,27 @@ import Testing
         #expect(rawSystem.status != 0 && rawSystem.stderr.contains("--system needs chat mode"))
         let template = try runBora(["run", "-p", "hi", "--chat", "--chat-template", "vicuna"])
         #expect(template.status != 0 && template.stderr.contains("unknown chat template 'vicuna'"))
+        let draftMax = try runBora(["run", "-p", "hi", "--draft-max", "4"])
+        #expect(draftMax.status != 0 && draftMax.stderr.contains("--draft-max needs --lookup or --draft"))
+        let tooLong = try runBora(["run", "-p", "hi", "--lookup", "--draft-max", "40"])
+        #expect(tooLong.status != 0 && tooLong.stderr.contains("the draft length must be between 1 and 16, got 40"), "\(tooLong.stderr)")
+        let ngram = try runBora(["run", "-p", "hi", "--lookup", "--lookup-ngram", "3"])
+        #expect(ngram.status != 0 && ngram.stderr.contains("--lookup-ngram must be MIN:MAX"))
+        let otherVocabulary = try runBora(["run", "-p", "hi", "--draft", Fixtures.model("tiny-llama-hf")])
+        #expect(otherVocabulary.status != 0 && otherVocabulary.stderr.contains("a draft must share the tokenizer"), "\(otherVocabulary.stderr)")
+    }
+
+    /// `--lookup`: the greedy answer of plain decoding, with the drafts counted in `--json`.
+    @Test func lookupThroughTheCLI() throws {
+        guard available else { return }
+        let prompt = "Repeat exactly: the quick brown fox jumps over the lazy dog, the quick brown fox jumps over the lazy dog."
+        let plain = try runBora(["run", "-p", prompt, "--temp", "0", "-n", "40", "--json"])
+        let fast = try runBora(["run", "-p", prompt, "--temp", "0", "-n", "40", "--json", "--lookup"])
+        #expect(plain.status == 0 && fast.status == 0, "\(fast.stderr)")
+        let a = try JSONValue.parse(plain.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        let b = try JSONValue.parse(fast.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(a["tokens"] == b["tokens"] && a["drafted_tokens"]?.int == 0)
+        #expect((b["accepted_draft_tokens"]?.int ?? 0) > 0 && (b["tokens_per_weight_pass"]?.double ?? 0) > 1)
     }
 
     /// Two turns through a pipe: the second answer reuses the cached first turn.

@@ -21,6 +21,19 @@ import Testing
         return (0..<length).map { phrase[$0 % period] }
     }
 
+    /// Every request submitted to the engine at once; their outcomes in order.
+    static func allAtOnce(_ requests: [(prompt: [Int], parameters: GenerationParameters)], engine: Engine) async throws -> [Outcome] {
+        try await withThrowingTaskGroup(of: (Int, Outcome).self) { group in
+            for (i, r) in requests.enumerated() {
+                let stream = engine.generate(tokens: r.prompt, parameters: r.parameters)
+                group.addTask { (i, try await EngineTests.collect(stream)) }
+            }
+            var results = [Outcome](repeating: Outcome(), count: requests.count)
+            for try await (i, o) in group { results[i] = o }
+            return results
+        }
+    }
+
     /// Plain and speculative greedy decoding of `prompts` on one model: identical outcomes, and the
     /// speculative runs drafted, kept some drafts and rejected others (so cut-backs happened).
     static func checkGreedyIdentity(model: LanguageModel, tokenizer: Tokenizer, maxContext: Int?, prompts: [[Int]],
@@ -95,15 +108,7 @@ import Testing
             if i % 2 == 1 { p = Self.speculative(p, maxDraft: 3 + i) }
             requests.append((Self.repetitivePrompt(length: 9 + i, period: 2 + i % 3, vocabulary: 300, seed: UInt64(30 + i)), p))
         }
-        let batched = try await withThrowingTaskGroup(of: (Int, Outcome).self) { group in
-            for (i, r) in requests.enumerated() {
-                let stream = engine.generate(tokens: r.prompt, parameters: r.parameters)
-                group.addTask { (i, try await EngineTests.collect(stream)) }
-            }
-            var results = [Outcome](repeating: Outcome(), count: requests.count)
-            for try await (i, o) in group { results[i] = o }
-            return results
-        }
+        let batched = try await Self.allAtOnce(requests, engine: engine)
         var kept = 0
         for (i, r) in requests.enumerated() {
             // Greedy: the plain answer, whatever the drafts and the budget did to the steps.
@@ -124,6 +129,27 @@ import Testing
             again.speculation = nil
             #expect(reused == (try EngineTests.alone(model, tokenizer: tokenizer, maxContext: nil, prompt: prompt, again)))
         }
+    }
+
+    /// A seed gives the same sampled answer every time with speculation on too (the draft lengths
+    /// of a sampled request do not depend on timing), and the answer differs from another seed's.
+    @Test func seededSpeculativeSamplingRepeats() throws {
+        let (generator, _, _) = try Self.draftGenerator()
+        let prompt = Self.repetitivePrompt(length: 24, period: 5, vocabulary: 300, seed: 90)
+        var p = GenerationParameters()
+        (p.maxTokens, p.ignoreEndOfSequence, p.seed) = (60, true, 11)
+        p.speculation = SpeculativeDecoding(drafter: .draftModel, maxDraft: 6)
+        func run() throws -> Outcome {
+            var o = Outcome()
+            generator.reset()
+            try generator.generate(prompt: prompt, parameters: p, startOfText: false) { o.take($0) }
+            return o
+        }
+        let first = try run()
+        #expect(try run() == first)
+        #expect((first.stats?.acceptedDraftTokens ?? 0) > 0)
+        p.seed = 12
+        #expect(try run() != first)
     }
 
     /// The rolling cache of W + D slots can be cut back past positions a draft overwrote only while
@@ -295,15 +321,7 @@ import Testing
             p.speculation = SpeculativeDecoding(drafter: i % 3 == 1 ? .promptLookup() : .draftModel, maxDraft: 4 + i)
             requests.append((Self.repetitivePrompt(length: 6 + i, period: 4, vocabulary: 300, seed: UInt64(70 + i)), p))
         }
-        let batched = try await withThrowingTaskGroup(of: (Int, Outcome).self) { group in
-            for (i, r) in requests.enumerated() {
-                let stream = engine.generate(tokens: r.prompt, parameters: r.parameters)
-                group.addTask { (i, try await EngineTests.collect(stream)) }
-            }
-            var results = [Outcome](repeating: Outcome(), count: requests.count)
-            for try await (i, o) in group { results[i] = o }
-            return results
-        }
+        let batched = try await Self.allAtOnce(requests, engine: engine)
         for (i, r) in requests.enumerated() {
             var alone = Outcome()
             generator.reset()
@@ -351,18 +369,32 @@ import Testing
         #expect(draft == [5])
     }
 
-    @Test func scheduleBacksOff() {
+    /// The draft length follows the kept share and what rows cost; when nothing pays it pauses,
+    /// then probes.
+    @Test func scheduleWeighsAcceptanceAgainstCost() {
         var s = DraftSchedule(maximum: 8)
-        #expect(s.next() == 4)
-        s.record(drafted: 4, kept: 4)
-        #expect(s.next() == 6)
-        s.record(drafted: 6, kept: 2)
-        #expect(s.next() == 5)
-        s.record(drafted: 5, kept: 0)
-        s.record(drafted: 4, kept: 0)
-        // Two misses in a row: 8 tokens without drafts, then a retry.
-        for _ in 0..<8 { #expect(s.next() == 0) }
-        #expect(s.next() == 3)
+        // Prior: α = ½, a row costs a quarter of a decode step: one draft pays best.
+        #expect(s.next() == 1)
+        for _ in 0..<6 { s.record(drafted: 4, kept: 4) }
+        #expect(s.acceptance > 0.9)
+        let long = s.next()
+        #expect(long >= 5)
+        // Rows measured as nearly free: the longest draft.
+        s.observe(rows: 1, seconds: 0.010)
+        for rows in 2...9 { s.observe(rows: rows, seconds: 0.0105) }
+        #expect(s.next() == 8)
+        // Rows measured at three decode steps each, and drafts that are never kept: none pays.
+        var t = DraftSchedule(maximum: 8)
+        t.observe(rows: 1, seconds: 0.010)
+        for rows in 2...9 { t.observe(rows: rows, seconds: 0.030) }
+        for _ in 0..<3 { t.record(drafted: 2, kept: 0) }
+        #expect(t.next() == 0)
+        for _ in 0..<8 { #expect(t.next() == 0) }
+        #expect(t.next() == 2)  // the probe after the pause
+        t.record(drafted: 2, kept: 0)
+        #expect(t.next() == 0)
+        for _ in 0..<16 { #expect(t.next() == 0) }  // the pause doubled
+        #expect(t.next() == 2)
     }
 
     @Test func refusesBadDraftLengths() {

@@ -234,7 +234,10 @@ final class Scheduler: @unchecked Sendable {
         for _ in pieces { outcomes.append(.accepted); failures.append(nil) }
 
         let started = ContinuousClock.now
+        let alone = pieces.count == 1 && owners[0].promptDone
         pass.run(tokens: tokens, pieces: pieces) { p, row, logits in
+            // A sequence alone in its step learns what its rows cost (up to its first logits row).
+            if alone && row == 0 { owners[0].request.sequence.observeStep(rows: pieces[0].tokens.count, seconds: started.secondsElapsed) }
             // Rows after the one that decided (a draft not kept, the end) are dropped.
             guard outcomes[p] == .accepted, failures[p] == nil else { return }
             let r = owners[p]

@@ -28,7 +28,8 @@ package struct ComparisonEntry: Sendable, Codable {
     }
 
     /// The F16 KV cache one sequence of `tokens` needs: a rolling cache of W slots (plus
-    /// `SpeculativeDecoding.maximumDraft` for drafts) for a sliding-window model, one slot per token otherwise.
+    /// `SpeculativeDecoding.maximumDraft` for drafts) for a sliding-window model, one slot per
+    /// token otherwise.
     package struct KVMemory: Sendable, Codable {
         package var tokens: Int
         package var slots: Int

@@ -33,11 +33,11 @@ public struct GenerationStats: Sendable, Equatable {
     public init() {}
 
     public var promptTokensPerSecond: Double { promptSeconds > 0 ? Double(evaluatedPromptTokens) / promptSeconds : 0 }
-    /// Decode speed: tokens after the first, over the time spent producing them.
     /// Kept drafts over drafted tokens (0 when nothing was drafted).
     public var draftAcceptanceRate: Double { draftedTokens > 0 ? Double(acceptedDraftTokens) / Double(draftedTokens) : 0 }
     /// Tokens generated per step through the model (1 for plain decoding).
     public var tokensPerWeightPass: Double { weightPasses > 0 ? Double(generatedTokens) / Double(weightPasses) : 0 }
+    /// Decode speed: tokens after the first, over the time spent producing them.
     public var generationTokensPerSecond: Double { generationSeconds > 0 ? Double(max(generatedTokens - 1, 0)) / generationSeconds : 0 }
 }
 

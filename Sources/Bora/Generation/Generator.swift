@@ -94,7 +94,14 @@ public final class Generator {
             input.append(contentsOf: sequence.drafts)
             let start = context.length
             outcome = .accepted
+            // The step's time, up to its first logits row, tells the draft length what rows cost.
+            let began = ContinuousClock.now
+            var timed = false
             try context.evaluate(input, logitsFrom: 0) { _, logits in
+                if !timed {
+                    timed = true
+                    sequence.observeStep(rows: input.count, seconds: began.secondsElapsed)
+                }
                 guard outcome == .accepted else { return }
                 outcome = sequence.acceptRow(logits, isCancelled: isCancelled(), emit: emit)
             }

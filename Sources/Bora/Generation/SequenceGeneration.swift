@@ -167,6 +167,14 @@ final class SequenceGeneration {
         }
     }
 
+    /// A step of `rows` rows of this sequence alone took `seconds` (the draft length weighs it).
+    /// Greedy requests only: a sampled one's tokens depend on its draft lengths, so they follow the
+    /// fixed cost estimate, and a seed gives the same answer every time.
+    func observeStep(rows: Int, seconds: Double) {
+        guard lookup != nil || usesDraftModel, chain.greedy else { return }
+        schedule.observe(rows: rows, seconds: seconds)
+    }
+
     /// Keeps the first `count` drafts only (a step without room for all of them).
     func trimDrafts(to count: Int) {
         guard count < drafts.count else { return }

@@ -77,8 +77,8 @@ extension KVCache {
 }
 
 /// The cache a sequence gets, decided once from the model and the context asked for: a rolling
-/// buffer of W slots (and `rollbackSlots` more) for a sliding-window model whose window is shorter than the context, else a
-/// full cache of the context's length. Shared by `InferenceContext` and the batched engine's slots.
+/// buffer of W slots (and `rollbackSlots` more) for a sliding-window model whose window is shorter
+/// than the context, else a full cache of the context's length. Shared by `InferenceContext` and the batched engine's slots.
 package struct CachePlan {
     package let window: AttentionWindow
     /// The most positions a sequence may reach (nil: unbounded, a rolling cache without a cap).

@@ -24,9 +24,9 @@ public struct SpeculativeDecoding: Sendable, Equatable {
     }
 
     public var drafter: Drafter
-    /// The most tokens one step drafts (1…`maximumDraft`). The draft length adapts below it: it
-    /// grows while drafts are kept and shrinks when they are not, and drafting pauses, for longer
-    /// each time, while nothing drafted is kept (free text then runs as plain decoding).
+    /// The most tokens one step drafts (1…`maximumDraft`). The draft length adapts below it, to
+    /// the share of drafts kept and what a step's rows cost (`DraftSchedule`), and drafting pauses,
+    /// for longer each time, while no draft pays (free text then runs as plain decoding).
     public var maxDraft: Int
 
     public init(drafter: Drafter = .promptLookup(), maxDraft: Int = 8) {
@@ -76,47 +76,78 @@ struct PromptLookup {
     }
 }
 
-/// The draft length of one sequence, adapted to how many drafted tokens are kept: +2 after a step
-/// whose whole draft was kept, −1 after one that kept less (Hugging Face's "heuristic" schedule),
-/// between 1 and the maximum. After steps that keep nothing, drafting pauses: 8 tokens after the
-/// second such step in a row, doubling up to 256, so text that never repeats costs nothing but
-/// the rare retry.
+/// The draft length of one sequence, chosen for the most tokens per unit of time: with α the
+/// chance that a drafted position is kept, k drafts give 1 + α + … + α^k tokens for one step of
+/// k + 1 rows, whose cost relative to a decode step c(k + 1) is measured as a greedy sequence runs
+/// (`observe`; until measured, and always for sampled sequences, whose tokens must not depend on
+/// timing: 1 + 0.25 per extra row, about what both the 7B-shaped file and SmolLM2 cost on 2 threads). α is a decayed count of the positions tried and kept (a prior of
+/// ½; recent steps weigh most, so a sequence that starts quoting picks up at once). When no draft
+/// pays, drafting pauses — 8 tokens, doubling up to 256 while probes keep nothing — then one probe
+/// of up to 2 drafts updates α, so text that never repeats costs nothing but the rare probe.
 struct DraftSchedule {
     let maximum: Int
-    private(set) var length: Int
-    private var misses = 0
+    private var tried = 0.0
+    private var keptCount = 0.0
+    /// Decayed mean seconds of a step of `index` rows (0 where not measured).
+    private var stepSeconds: [Double]
     private var pause = 0
     private var pauseLength = 8
+    private var probing = false
+    private static let decay = 0.8
 
     init(maximum: Int) {
         self.maximum = maximum
-        length = min(4, maximum)
+        stepSeconds = [Double](repeating: 0, count: maximum + 2)
     }
 
-    /// How many tokens to draft now (0 while paused); counts one token of a pause.
+    /// The estimated chance that a drafted position is kept.
+    var acceptance: Double { (keptCount + 1) / (tried + 2) }
+
+    /// The cost of a step of `rows` rows relative to a decode step.
+    func cost(rows: Int) -> Double {
+        if stepSeconds[1] > 0, stepSeconds[rows] > 0 { return stepSeconds[rows] / stepSeconds[1] }
+        return 1 + 0.25 * Double(rows - 1)
+    }
+
+    /// How many tokens to draft now (0 while paused or when no draft pays); counts one token of a pause.
     mutating func next() -> Int {
         if pause > 0 {
             pause -= 1
+            if pause == 0 { probing = true }
             return 0
         }
-        return length
+        let a = acceptance
+        var best = 0, bestValue = 1.0, gain = 1.0, term = 1.0
+        for k in 1...maximum {
+            term *= a
+            gain += term
+            let value = gain / cost(rows: k + 1)
+            if value > bestValue { (best, bestValue) = (k, value) }
+        }
+        if probing { return max(best, min(2, maximum)) }
+        if best == 0 {
+            pause = pauseLength
+            pauseLength = min(256, pauseLength * 2)
+        }
+        return best
     }
 
-    /// The outcome of a step that drafted `drafted` tokens and kept `kept`.
+    /// The outcome of a step that drafted `drafted` tokens and kept `kept`: positions up to the
+    /// first one not kept were tried.
     mutating func record(drafted: Int, kept: Int) {
         guard drafted > 0 else { return }
-        if kept == drafted { length = min(maximum, length + 2) } else { length = max(1, length - 1) }
-        if kept == 0 {
-            misses += 1
-            if misses >= 2 {
-                pause = pauseLength
-                pauseLength = min(256, pauseLength * 2)
-                misses = 0
-            }
-        } else {
-            misses = 0
-            pauseLength = 8
+        tried = Self.decay * tried + Double(kept + (kept < drafted ? 1 : 0))
+        keptCount = Self.decay * keptCount + Double(kept)
+        if probing {
+            probing = false
+            if kept > 0 { pauseLength = 8 }
         }
+    }
+
+    /// A step of `rows` rows took `seconds` (the single-sequence driver times its steps).
+    mutating func observe(rows: Int, seconds: Double) {
+        guard rows < stepSeconds.count, seconds > 0 else { return }
+        stepSeconds[rows] = stepSeconds[rows] > 0 ? Self.decay * stepSeconds[rows] + (1 - Self.decay) * seconds : seconds
     }
 }
 
