@@ -9,9 +9,10 @@ Workloads on the default model (SmolLM2-135M-Instruct), greedy, as chats with on
   free     free text (a story), where drafts rarely hold
 Each round runs `bora run --json --temp 0 -n N` plain, then with `--lookup` (order alternating by
 round), checks the two answers are the same tokens, and records decode tokens/s, drafted and kept
-tokens and tokens per weight pass. With --llama-lookup (llama.cpp's examples/lookup, built by
---build-llama or found in CACHE/llama.cpp/build/bin) each round also runs llama-lookup on the same
-chat text with its fixed draft length 8 and with 0 (its own plain decoding through the same loop).
+tokens and tokens per weight pass. Where llama.cpp's llama-lookup is found (--llama-lookup, else
+CACHE/llama.cpp/build/bin: after Tools/make_bench_files.py has configured llama.cpp there,
+`cmake --build CACHE/llama.cpp/build --target llama-lookup`) each round also runs it on the same
+chat text with its fixed draft length (--draft-max) and with 0 (its plain decoding, same loop).
 
   python3 Benchmarks/speculative.py [MODEL] [--rounds 5] [--tokens 192] [--threads 2] [--only rewrite,free]
 

@@ -187,14 +187,13 @@ package struct APIRequest: Sendable {
         case .bool(let on)?: s = on ? (base ?? .promptLookup) : nil
         case .object?:
             let o = try Fields(f.body["speculative"]!)
-            let bounds = 1...SpeculativeDecoding.maximumDraft
             switch try o.string("method") {
             case nil: break
             case "ngram"?: s = SpeculativeDecoding(drafter: .promptLookup(), maxDraft: s?.maxDraft ?? 8)
             case "draft"?: s = SpeculativeDecoding(drafter: .draftModel, maxDraft: s?.maxDraft ?? 8)
             case let other?: throw .invalid("'speculative.method' must be 'ngram' or 'draft', got '\(other)'", param: "speculative")
             }
-            if let n = try o.int("n_max", in: 0...bounds.upperBound) { maxDraft(n) } else { s = s ?? .promptLookup }
+            if let n = try o.int("n_max", in: 0...SpeculativeDecoding.maximumDraft) { maxDraft(n) } else { s = s ?? .promptLookup }
             if s != nil, case .promptLookup(var low, var high) = s!.drafter {
                 low = try o.int("ngram_min", in: 1...8) ?? low
                 high = try o.int("ngram_max", in: 1...8) ?? high

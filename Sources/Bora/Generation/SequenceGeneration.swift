@@ -149,7 +149,7 @@ final class SequenceGeneration {
             let sampled = UnsafeBufferPointer(rebasing: logits[..<min(logits.count, tokenizer.vocabularySize)])
             if chain.greedy && chain.samplers.isEmpty {
                 drafts.append(Int(bora_argmax(sampled.baseAddress!, sampled.count)))
-            } else if chain.greedy || draftCandidates == nil {
+            } else if chain.greedy {
                 candidates.load(sampled)
                 drafts.append(chain.sample(&candidates, history: history[...], random: &random))
             } else {
@@ -212,8 +212,8 @@ final class SequenceGeneration {
     /// the generation is over (its closing events already emitted). With a `draft` (the token fed
     /// after it, in the same step), the token is chosen by the speculative-sampling rule: the
     /// draft when kept, else one drawn from the rest, each with the target's own probability.
-    func accept(_ logits: UnsafeBufferPointer<Float>, isCancelled: Bool, draft: Int? = nil,
-                emit: (GenerationEvent) -> Void) -> Int? {
+    private func accept(_ logits: UnsafeBufferPointer<Float>, isCancelled: Bool, draft: Int?,
+                        emit: (GenerationEvent) -> Void) -> Int? {
         precondition(!isFinished, "a finished generation was handed logits")
         if let maxTokens = parameters.maxTokens, stats.generatedTokens >= maxTokens { return end(.maxTokens, emit: emit) }
         if isCancelled { return end(.cancelled, emit: emit) }

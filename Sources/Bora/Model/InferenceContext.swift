@@ -99,12 +99,12 @@ public final class InferenceContext {
     }
 
     package func snapshot() -> Snapshot {
-        Snapshot(length: length, storage: storage.copyStorage(), writtenExtent: (cache as? RollingKVCache)?.writtenExtent)
+        Snapshot(length: length, storage: storage.copyStorage(), writtenExtent: (cache as? RollingKVCache)?.writtenEnd)
     }
 
     package func restore(_ snapshot: Snapshot) {
         storage.restoreStorage(snapshot.storage)
-        if let extent = snapshot.writtenExtent, let rolling = cache as? RollingKVCache { rolling.writtenExtent = extent }
+        if let extent = snapshot.writtenExtent, let rolling = cache as? RollingKVCache { rolling.writtenEnd = extent }
         length = snapshot.length
     }
 

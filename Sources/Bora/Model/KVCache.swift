@@ -239,7 +239,8 @@ public final class RollingKVCache: KVStorage, KVCache, @unchecked Sendable {
 
     /// One past the furthest position written since the sequence last started at position 0: keys
     /// written past a sequence's end (rejected drafts) took the slots of the S positions before them.
-    private var writtenEnd = 0
+    /// (Set back by a snapshot's restore, with the slots' bytes.)
+    var writtenEnd = 0
 
     public func heldPositions(length: Int) -> Range<Int> { max(0, length - slotCount)..<length }
     public func slot(of position: Int) -> Int { position % slotCount }
@@ -255,11 +256,5 @@ public final class RollingKVCache: KVStorage, KVCache, @unchecked Sendable {
 
     public func didStore(_ positions: Range<Int>) {
         writtenEnd = positions.lowerBound == 0 ? positions.upperBound : max(writtenEnd, positions.upperBound)
-    }
-
-    /// For snapshots: the written extent travels with the slots' bytes.
-    var writtenExtent: Int {
-        get { writtenEnd }
-        set { writtenEnd = newValue }
     }
 }

@@ -80,8 +80,9 @@ struct PromptLookup {
 /// chance that a drafted position is kept, k drafts give 1 + α + … + α^k tokens for one step of
 /// k + 1 rows, whose cost relative to a decode step c(k + 1) is measured as a greedy sequence runs
 /// (`observe`; until measured, and always for sampled sequences, whose tokens must not depend on
-/// timing: 1 + 0.25 per extra row, about what both the 7B-shaped file and SmolLM2 cost on 2 threads). α is a decayed count of the positions tried and kept (a prior of
-/// ½; recent steps weigh most, so a sequence that starts quoting picks up at once). When no draft
+/// timing: 1 + 0.25 per extra row, about what both the 7B-shaped file and SmolLM2 cost on 2
+/// threads). α is a decayed count of the positions tried and kept (a prior of ½; recent steps
+/// weigh most, so a sequence that starts quoting picks up at once). When no draft
 /// pays, drafting pauses — 8 tokens, doubling up to 256 while probes keep nothing — then one probe
 /// of up to 2 drafts updates α, so text that never repeats costs nothing but the rare probe.
 struct DraftSchedule {
