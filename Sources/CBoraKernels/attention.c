@@ -6,7 +6,9 @@
 // A row's arithmetic depends only on its query, its visible keys and the tile boundaries, never on
 // the other rows it is computed with: decode (one token) and any chunking of a prompt give the same
 // bits. The body is written once on 16-float vectors (clang's vector extension) and compiled per
-// instruction set: AVX-512 and AVX2 (both with FMA, so they agree bit for bit) and portable.
+// instruction set: AVX-512 and AVX2 (both with FMA, so they agree bit for bit) and portable. On
+// arm64 the portable body is NEON code already (each 16-float vector is four NEON registers, and
+// NEON is part of every arm64 CPU); there it also reads F16 caches directly (fcvtl is exact).
 #include "CBoraKernels.h"
 #include <string.h>
 
@@ -240,6 +242,10 @@ TILE(tile_avx2, tile_avx2_f16, __attribute__((target("avx2,fma,f16c"))), _Float1
 #endif
 BODY(tile_portable, )
 TILE(tile_portable, tile_portable, , float, tile_portable_load, tile_portable_dot)
+#if defined(__aarch64__)
+F16_HELPERS(tile_portable, )
+TILE(tile_portable, tile_portable_f16, , _Float16, tile_portable_load_h, tile_portable_dot_h)
+#endif
 void bora_attention_tile_isa(int isa, const float *q, int64_t rows, int64_t hd, const float *k, const float *v, int64_t n,
                              int64_t kpos0, const int64_t *first, const int64_t *last, float scale,
                              float *m, float *l, float *o, float *s) {
@@ -266,6 +272,11 @@ int bora_attention_tile_f16_isa(int isa, const float *q, int64_t rows, int64_t h
     const _Float16 *kh = (const _Float16 *)k, *vh = (const _Float16 *)v;
     if (isa >= BORA_ISA_AVX512_VNNI) { tile_avx512_f16(q, rows, hd, kh, vh, n, kpos0, first, last, scale, m, l, o, s); return 1; }
     if (isa >= BORA_ISA_AVX2) { tile_avx2_f16(q, rows, hd, kh, vh, n, kpos0, first, last, scale, m, l, o, s); return 1; }
+#elif defined(__aarch64__)
+    if (isa >= BORA_ISA_NEON) {
+        tile_portable_f16(q, rows, hd, (const _Float16 *)k, (const _Float16 *)v, n, kpos0, first, last, scale, m, l, o, s);
+        return 1;
+    }
 #endif
     (void)q; (void)rows; (void)k; (void)v; (void)n; (void)kpos0; (void)first; (void)last; (void)scale; (void)m; (void)l; (void)o; (void)s;
     return 0;

@@ -2,9 +2,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) || defined(_M_X64)
-#include <immintrin.h>
-
 /// Returns the cached value of a detection, computing it on first use. Each detection is idempotent,
 /// so threads racing on the first call store the same value; the cache is atomic only so that the
 /// race is defined behaviour (relaxed order suffices).
@@ -17,6 +14,9 @@
         }                                                                 \
         return value;                                                     \
     } while (0)
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
 
 static int detect_avx2(void) {
     __builtin_cpu_init();
@@ -73,13 +73,65 @@ int bora_isa(void) {
     CACHED(cached, detect_isa());
 }
 
+#elif defined(__aarch64__)
+
+#if defined(__APPLE__)
+#include <sys/sysctl.h>
+
+/// 1 when the sysctl `name` (hw.optional.arm.FEAT_*) reads as a nonzero integer.
+static int sysctl_flag(const char *name) {
+    int value = 0;
+    size_t size = sizeof(value);
+    return sysctlbyname(name, &value, &size, NULL, 0) == 0 && value != 0;
+}
+
+static int detect_dotprod(void) { return sysctl_flag("hw.optional.arm.FEAT_DotProd"); }
+static int detect_i8mm(void) { return sysctl_flag("hw.optional.arm.FEAT_I8MM"); }
+#elif defined(__linux__)
+#include <sys/auxv.h>
+
+// The kernel's bits for the features (arch/arm64/include/uapi/asm/hwcap.h), spelled out so that
+// older C libraries' headers need not define them.
+#define BORA_HWCAP_ASIMDDP (1UL << 20)
+#define BORA_HWCAP2_I8MM (1UL << 13)
+
+static int detect_dotprod(void) { return (getauxval(AT_HWCAP) & BORA_HWCAP_ASIMDDP) != 0; }
+static int detect_i8mm(void) { return (getauxval(AT_HWCAP2) & BORA_HWCAP2_I8MM) != 0; }
+#else
+static int detect_dotprod(void) { return 0; }
+static int detect_i8mm(void) { return 0; }
+#endif
+
+void bora_cpu_relax(void) { __asm__ __volatile__("yield"); }
+
+int bora_has_bf16_dot_isa(int isa) { (void)isa; return 0; }
+
+/// BORA_ISA=portable|neon|dotprod in the environment caps the kernels (to measure or test a lower level).
+static int environment_cap(void) {
+    const char *name = getenv("BORA_ISA");
+    if (!name) return BORA_ISA_NEON_I8MM;
+    if (strcmp(name, "portable") == 0) return BORA_ISA_PORTABLE;
+    if (strcmp(name, "neon") == 0) return BORA_ISA_NEON;
+    if (strcmp(name, "dotprod") == 0) return BORA_ISA_NEON_DOTPROD;
+    return BORA_ISA_NEON_I8MM;
+}
+
+/// NEON (Advanced SIMD) is part of every arm64 CPU; dotprod and i8mm are optional (Armv8.2/8.6).
+static int detect_isa(void) {
+    int best = BORA_ISA_NEON;
+    if (detect_dotprod()) best = detect_i8mm() ? BORA_ISA_NEON_I8MM : BORA_ISA_NEON_DOTPROD;
+    int cap = environment_cap();
+    return best < cap ? best : cap;
+}
+
+int bora_isa(void) {
+    static int cached = -1;
+    CACHED(cached, detect_isa());
+}
+
 #else
 
-void bora_cpu_relax(void) {
-#if defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
+void bora_cpu_relax(void) {}
 
 int bora_isa(void) { return BORA_ISA_PORTABLE; }
 

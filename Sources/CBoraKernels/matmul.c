@@ -18,6 +18,13 @@ void bora_matmul_q_avx2(int type, const uint8_t *w, size_t rb, int64_t k, int64_
                         const float *xd, const float *xs16, int64_t batch, float *out, int64_t os);
 void bora_matmul_f_avx2(int type, const uint8_t *w, size_t rb, int64_t k, int64_t r0, int64_t r1, const float *x,
                         int64_t batch, float *out, int64_t os);
+#elif defined(__aarch64__)
+void bora_matmul_packed_neon(int isa, int type, const void *packed, int64_t k, int64_t g0, int64_t g1, const int8_t *xq,
+                             const float *xd, const float *xs16, const int32_t *xsum, int64_t batch, float *out, int64_t os);
+void bora_matmul_packed_float_neon(int type, const void *packed, int64_t k, int64_t g0, int64_t g1, const float *x,
+                                   int64_t batch, float *out, int64_t os);
+void bora_matmul_f_neon(int type, const uint8_t *w, size_t rb, int64_t k, int64_t r0, int64_t r1, const float *x,
+                        int64_t batch, float *out, int64_t os);
 #endif
 
 void bora_matmul_q(int type, const void *w, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
@@ -32,6 +39,10 @@ void bora_matmul_q_isa(int isa, int type, const void *w, size_t row_bytes, int64
         bora_matmul_q_avx2(type, w, row_bytes, k, r0, r1, xq, xd, xs16, batch, out, out_stride);
         return;
     }
+#else
+    // arm64 packs every quantized matrix with 16 rows or more (pack.c); row-major products remain
+    // only for the rows past the last whole group of 16 (none in the Llama and Mistral shapes).
+    (void)isa;
 #endif
     bora_matmul_q_portable(type, w, row_bytes, k, r0, r1, xq, xd, xs16, batch, out, out_stride);
 }
@@ -46,6 +57,11 @@ void bora_matmul_f_isa(int isa, int type, const void *w, size_t row_bytes, int64
 #if defined(__x86_64__)
     if (isa >= BORA_ISA_AVX2 && bora_isa() >= BORA_ISA_AVX2) {
         bora_matmul_f_avx2(type, w, row_bytes, k, r0, r1, x, batch, out, out_stride);
+        return;
+    }
+#elif defined(__aarch64__)
+    if (isa >= BORA_ISA_NEON && bora_isa() >= BORA_ISA_NEON) {
+        bora_matmul_f_neon(type, w, row_bytes, k, r0, r1, x, batch, out, out_stride);
         return;
     }
 #endif
@@ -66,6 +82,8 @@ void bora_matmul_packed_isa(int isa, int type, const void *packed, int64_t k, in
     } else if (isa >= BORA_ISA_AVX2) {
         bora_matmul_packed_avx2(type, packed, k, g0, g1, xq, xd, xs16, xsum, batch, out, os);
     }
+#elif defined(__aarch64__)
+    if (isa >= BORA_ISA_NEON) bora_matmul_packed_neon(isa, type, packed, k, g0, g1, xq, xd, xs16, xsum, batch, out, os);
 #else
     (void)isa; (void)type; (void)packed; (void)k; (void)g0; (void)g1; (void)xq; (void)xd; (void)xs16; (void)xsum; (void)batch; (void)out; (void)os;
 #endif
@@ -83,6 +101,9 @@ void bora_matmul_packed_float_isa(int isa, int type, const void *packed, int64_t
     if (isa >= BORA_ISA_AVX2)
         bora_matmul_packed_float_avx(type == BORA_BF16 && bora_has_bf16_dot_isa(isa), isa >= BORA_ISA_AVX512_VNNI, type,
                                      packed, k, g0, g1, x, xb, batch, out, os);
+#elif defined(__aarch64__)
+    (void)xb;
+    if (isa >= BORA_ISA_NEON) bora_matmul_packed_float_neon(type, packed, k, g0, g1, x, batch, out, os);
 #else
     (void)type; (void)packed; (void)k; (void)g0; (void)g1; (void)x; (void)xb; (void)batch; (void)out; (void)os;
 #endif

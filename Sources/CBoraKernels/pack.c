@@ -1,11 +1,11 @@
-// Repacking of weights for the AVX-512 VNNI and AVX2 packed kernels (see CBoraKernels.h).
+// Repacking of weights for the packed kernels: AVX-512 VNNI, AVX2 and NEON (see CBoraKernels.h).
 //
 // Why repack: with ggml's row-major blocks every row's scale is a scalar and every dot product
 // needs its own horizontal reduction. Interleaving 16 rows puts one row in each 32-bit lane: a
 // single vpdpbusd multiplies 4 activations (broadcast) with 4 weights of each of 16 rows, the 16
 // block scales load as one vector, and nothing is reduced horizontally. AVX2 reads the same layout
-// as two 8-row halves (each 64-byte vector's first 32 bytes are rows 0–7). Measurements: README,
-// performance section.
+// as two 8-row halves (each 64-byte vector's first 32 bytes are rows 0–7), NEON as four 4-row
+// quarters (one sdot/usdot each). Measurements (x86): README, performance section.
 //
 // Layout of one group of 16 rows, super-block by super-block (a super-block is 256 elements for
 // the K formats and IQ4_XS, 32 otherwise; a unit is 32 elements of every row): the super-block's
@@ -26,7 +26,7 @@
 #include "packed.h"
 
 int bora_packed_supported(int type, int64_t k) {
-    if (bora_isa() < BORA_ISA_AVX2) return 0;
+    if (bora_isa() == BORA_ISA_PORTABLE) return 0;  // every SIMD level of either architecture has the kernels
     switch (type) {
     case BORA_F16: case BORA_BF16:
         return k % 32 == 0;

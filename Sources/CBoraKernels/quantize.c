@@ -67,6 +67,36 @@ static void quantize_block_avx2(const float *x, int8_t *q, float *d, float *s16,
     s16[1] = scale * (float)sb;
     *sum32 = sa + sb;
 }
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+
+/// The portable block's arithmetic on NEON: the same scale, inverse and products, rounded to nearest
+/// even (fcvtns, as lrintf in the default rounding mode), so the same bits.
+static void quantize_block_neon(const float *x, int8_t *q, float *d, float *s16, int32_t *sum32) {
+    float32x4_t v[8];
+    for (int i = 0; i < 8; i++) v[i] = vld1q_f32(x + 4 * i);
+    // x · 0 is NaN exactly for NaN and infinite x.
+    float32x4_t probe = vmulq_n_f32(v[0], 0.0f);
+    for (int i = 1; i < 8; i++) probe = vaddq_f32(probe, vmulq_n_f32(v[i], 0.0f));
+    if (vmaxvq_u32(vmvnq_u32(vceqq_f32(probe, probe)))) { quantize_block_non_finite(q, d, s16, sum32); return; }
+    float32x4_t m = vabsq_f32(v[0]);
+    for (int i = 1; i < 8; i++) m = vmaxq_f32(m, vabsq_f32(v[i]));
+    const float amax = vmaxvq_f32(m);
+    const float scale = amax / 127.0f, inverse = scale > 0 ? 1.0f / scale : 0;
+    int32x4_t n[8];
+    for (int i = 0; i < 8; i++) n[i] = vcvtnq_s32_f32(vmulq_n_f32(v[i], inverse));
+    const int32_t sa = vaddvq_s32(vaddq_s32(vaddq_s32(n[0], n[1]), vaddq_s32(n[2], n[3])));
+    const int32_t sb = vaddvq_s32(vaddq_s32(vaddq_s32(n[4], n[5]), vaddq_s32(n[6], n[7])));
+    for (int h = 0; h < 2; h++) {
+        const int16x8_t lo = vcombine_s16(vmovn_s32(n[4 * h]), vmovn_s32(n[4 * h + 1]));
+        const int16x8_t hi = vcombine_s16(vmovn_s32(n[4 * h + 2]), vmovn_s32(n[4 * h + 3]));
+        vst1q_s8(q + 16 * h, vcombine_s8(vmovn_s16(lo), vmovn_s16(hi)));
+    }
+    *d = scale;
+    s16[0] = scale * (float)sa;
+    s16[1] = scale * (float)sb;
+    *sum32 = sa + sb;
+}
 #endif
 
 void bora_quantize_q8(const float *x, int64_t k, int64_t rows, int8_t *q, float *d, float *s16, int32_t *sum32) {
@@ -78,6 +108,11 @@ void bora_quantize_q8_isa(int isa, const float *x, int64_t k, int64_t rows, int8
 #if defined(__x86_64__)
     if (isa >= BORA_ISA_AVX2 && bora_isa() >= BORA_ISA_AVX2) {
         for (int64_t b = 0; b < rows * blocks; b++) quantize_block_avx2(x + 32 * b, q + 32 * b, d + b, s16 + 2 * b, sum32 + b);
+        return;
+    }
+#elif defined(__aarch64__)
+    if (isa >= BORA_ISA_NEON && bora_isa() >= BORA_ISA_NEON) {
+        for (int64_t b = 0; b < rows * blocks; b++) quantize_block_neon(x + 32 * b, q + 32 * b, d + b, s16 + 2 * b, sum32 + b);
         return;
     }
 #endif

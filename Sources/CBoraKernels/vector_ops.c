@@ -85,11 +85,62 @@ TARGET static void scale_mul_avx2(const float *x, float scale, const float *g, f
         _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), sv), _mm256_loadu_ps(g + i)));
     for (; i < n; i++) out[i] = x[i] * scale * g[i];
 }
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+
+static float dot_f32_neon(const float *a, const float *b, size_t n) {
+    float32x4_t s0 = vdupq_n_f32(0), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = vfmaq_f32(s0, vld1q_f32(a + i), vld1q_f32(b + i));
+        s1 = vfmaq_f32(s1, vld1q_f32(a + i + 4), vld1q_f32(b + i + 4));
+        s2 = vfmaq_f32(s2, vld1q_f32(a + i + 8), vld1q_f32(b + i + 8));
+        s3 = vfmaq_f32(s3, vld1q_f32(a + i + 12), vld1q_f32(b + i + 12));
+    }
+    for (; i + 4 <= n; i += 4) s0 = vfmaq_f32(s0, vld1q_f32(a + i), vld1q_f32(b + i));
+    float sum = vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
+    for (; i < n; i++) sum += a[i] * b[i];
+    return sum;
+}
+
+static void axpy_f32_neon(float *y, float a, const float *x, size_t n) {
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vld1q_f32(x + i), a));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+// fcvtn/fcvtl round to nearest even in the default FPCR mode (IEEE halves, subnormals kept), as
+// half_from_float does; only a NaN's payload may differ.
+static void f32_to_f16_neon(const float *x, uint16_t *y, size_t n) {
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1_u16(y + i, vreinterpret_u16_f16(vcvt_f16_f32(vld1q_f32(x + i))));
+    for (; i < n; i++) y[i] = half_from_float(x[i]);
+}
+
+static void round_to_f16_neon(float *x, size_t n) {
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(x + i, vcvt_f32_f16(vcvt_f16_f32(vld1q_f32(x + i))));
+    for (; i < n; i++) x[i] = bora_half(half_from_float(x[i]));
+}
+
+static void f16_to_f32_neon(const uint16_t *x, float *y, size_t n) {
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(x + i))));
+    for (; i < n; i++) y[i] = bora_half(x[i]);
+}
+
+static void scale_mul_neon(const float *x, float scale, const float *g, float *out, size_t n) {
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(out + i, vmulq_f32(vmulq_n_f32(vld1q_f32(x + i), scale), vld1q_f32(g + i)));
+    for (; i < n; i++) out[i] = x[i] * scale * g[i];
+}
 #endif
 
 float bora_dot_f32(const float *a, const float *b, size_t n) {
 #if defined(__x86_64__)
     if (bora_isa() >= BORA_ISA_AVX2) return dot_f32_avx2(a, b, n);
+#elif defined(__aarch64__)
+    if (bora_isa() >= BORA_ISA_NEON) return dot_f32_neon(a, b, n);
 #endif
     float acc[8] = {0};
     size_t i = 0;
@@ -104,6 +155,8 @@ float bora_dot_f32(const float *a, const float *b, size_t n) {
 void bora_axpy_f32(float *y, float a, const float *x, size_t n) {
 #if defined(__x86_64__)
     if (bora_isa() >= BORA_ISA_AVX2) { axpy_f32_avx2(y, a, x, n); return; }
+#elif defined(__aarch64__)
+    if (bora_isa() >= BORA_ISA_NEON) { axpy_f32_neon(y, a, x, n); return; }
 #endif
     for (size_t i = 0; i < n; i++) y[i] += a * x[i];
 }
@@ -111,6 +164,8 @@ void bora_axpy_f32(float *y, float a, const float *x, size_t n) {
 void bora_f32_to_f16(const float *x, uint16_t *y, size_t n) {
 #if defined(__x86_64__)
     if (bora_isa() >= BORA_ISA_AVX2) { f32_to_f16_avx2(x, y, n); return; }
+#elif defined(__aarch64__)
+    if (bora_isa() >= BORA_ISA_NEON) { f32_to_f16_neon(x, y, n); return; }
 #endif
     for (size_t i = 0; i < n; i++) y[i] = half_from_float(x[i]);
 }
@@ -118,6 +173,8 @@ void bora_f32_to_f16(const float *x, uint16_t *y, size_t n) {
 void bora_f16_to_f32(const uint16_t *x, float *y, size_t n) {
 #if defined(__x86_64__)
     if (bora_isa() >= BORA_ISA_AVX2) { f16_to_f32_avx2(x, y, n); return; }
+#elif defined(__aarch64__)
+    if (bora_isa() >= BORA_ISA_NEON) { f16_to_f32_neon(x, y, n); return; }
 #endif
     for (size_t i = 0; i < n; i++) y[i] = bora_half(x[i]);
 }
@@ -125,6 +182,8 @@ void bora_f16_to_f32(const uint16_t *x, float *y, size_t n) {
 void bora_round_to_f16(float *x, size_t n) {
 #if defined(__x86_64__)
     if (bora_isa() >= BORA_ISA_AVX2) { round_to_f16_avx2(x, n); return; }
+#elif defined(__aarch64__)
+    if (bora_isa() >= BORA_ISA_NEON) { round_to_f16_neon(x, n); return; }
 #endif
     for (size_t i = 0; i < n; i++) x[i] = bora_half(half_from_float(x[i]));
 }
@@ -132,6 +191,8 @@ void bora_round_to_f16(float *x, size_t n) {
 void bora_scale_mul(const float *x, float scale, const float *g, float *out, size_t n) {
 #if defined(__x86_64__)
     if (bora_isa() >= BORA_ISA_AVX2) { scale_mul_avx2(x, scale, g, out, n); return; }
+#elif defined(__aarch64__)
+    if (bora_isa() >= BORA_ISA_NEON) { scale_mul_neon(x, scale, g, out, n); return; }
 #endif
     for (size_t i = 0; i < n; i++) out[i] = x[i] * scale * g[i];
 }

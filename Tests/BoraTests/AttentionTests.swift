@@ -167,7 +167,7 @@ import Testing
         let kf = kh.map(floatFromHalf), vf = vh.map(floatFromHalf)
         let q = (0..<(rows * hd)).map { _ in rng.float() * 4 }
         let first: [Int64] = [0, 3, 10, 0, 63, 20], last: [Int64] = [63, 40, 63, 5, 63, 63]
-        for isa in [Int32(BORA_ISA_AVX512_VNNI), Int32(BORA_ISA_AVX2)] where isa <= bora_isa() {
+        for isa in KernelTests.simdLevels {
             var m1 = [Float](repeating: -.infinity, count: rows), l1 = [Float](repeating: 0, count: rows)
             var o1 = [Float](repeating: 0, count: rows * hd), s1 = [Float](repeating: 0, count: rows * n)
             var (m2, l2, o2, s2) = (m1, l1, o1, s1)

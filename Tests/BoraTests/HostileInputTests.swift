@@ -84,7 +84,7 @@ import Testing
 
     /// A NaN in an activation block poisons its products instead of being squashed into codes.
     @Test func quantizedActivationsCarryNaN() {
-        for isa in [Int32(BORA_ISA_AVX2), Int32(BORA_ISA_PORTABLE)] {
+        for isa in KernelTests.allLevels {
             for bad in [Float.nan, .infinity, -.infinity] {
                 var x = [Float](repeating: 0.5, count: 64)
                 x[37] = bad

@@ -6,6 +6,12 @@ import Testing
 /// The fast kernels against the scalar reference, on random data whose shapes are not multiples of
 /// the tiles (4 or 2 weight rows × 4 activation rows), the threads or the 64-row activation chunks.
 @Suite struct KernelTests {
+    /// Every SIMD level the CPU runs, best first (x86-64: AVX-512 VNNI, AVX2; arm64: i8mm, dotprod,
+    /// NEON): the packed kernels, which have no portable body, run at each.
+    static var simdLevels: [Int32] { Array(stride(from: bora_isa(), to: Int32(BORA_ISA_PORTABLE), by: -1)) }
+    /// The same and the portable C.
+    static var allLevels: [Int32] { simdLevels + [Int32(BORA_ISA_PORTABLE)] }
+
     struct RNG {
         var state: UInt64
         mutating func next() -> UInt64 {
@@ -76,7 +82,7 @@ import Testing
             var s16 = [Float](repeating: 0, count: batch * cols / 16)
             var sum32 = [Int32](repeating: 0, count: batch * cols / 32)
             bora_quantize_q8(x, Int64(cols), Int64(batch), &q, &d, &s16, &sum32)
-            for isa in [Int32(BORA_ISA_AVX2), Int32(BORA_ISA_PORTABLE)] {
+            for isa in KernelTests.allLevels {
                 var out = [Float](repeating: .nan, count: batch * rows)
                 // Two row ranges, as two threads would split them.
                 let split = rows / 2 + 1
@@ -158,7 +164,7 @@ import Testing
             }
 
             if let packed = w.packed {
-                for isa in [Int32(BORA_ISA_AVX512_VNNI), Int32(BORA_ISA_AVX2)] where isa <= bora_isa() {
+                for isa in KernelTests.simdLevels {
                     var direct = [Float](repeating: .nan, count: batch * rows)
                     bora_matmul_packed_isa(isa, dtype.kernelCode, packed.bytes, Int64(cols), 0, Int64(packed.groups),
                                            quantized.q, quantized.d, quantized.s16, quantized.sum32, Int64(batch), &direct, Int64(rows))
@@ -198,10 +204,10 @@ import Testing
         for (rows, batch) in [(37, 1), (48, 1), (53, 7), (37, 70), (16, 2), (83, 13)] {
             let bytes = Self.randomWeights(dtype, rows: rows, cols: cols, rng: &rng)
             var w = try Self.matrix(dtype, bytes, rows: rows, cols: cols, name: "packed-\(dtype.rawValue)-\(rows)-\(batch)")
-            #expect(w.repackIfSupported() == (bora_isa() >= BORA_ISA_AVX2))
+            #expect(w.repackIfSupported() == (bora_isa() > BORA_ISA_PORTABLE))
             let wf = Self.dequantized(dtype, bytes, rows: rows, cols: cols)
             let x = (0..<(batch * cols)).map { _ in rng.float() * 2 }
-            for isa in [Int32(BORA_ISA_AVX512_VNNI), Int32(BORA_ISA_AVX2)] where isa <= bora_isa() {
+            for isa in KernelTests.simdLevels {
                 guard let packed = w.packed else { break }
                 let roundsActivations = dtype == .bf16 && bora_has_bf16_dot_isa(isa) != 0
                 var xb = [UInt16](repeating: 0, count: x.count)
@@ -255,7 +261,7 @@ import Testing
             let weights = Self.randomWeights(dtype, rows: rows, cols: cols, rng: &rng)
             let w = Self.dequantized(dtype, weights, rows: rows, cols: cols)
             let x = (0..<(batch * cols)).map { _ in rng.float() }
-            for isa in [Int32(BORA_ISA_AVX2), Int32(BORA_ISA_PORTABLE)] {
+            for isa in KernelTests.allLevels {
                 var out = [Float](repeating: .nan, count: batch * rows)
                 bora_matmul_f_isa(isa, dtype.kernelCode, weights, weights.count / rows, Int64(cols), 0, Int64(rows), x, Int64(batch), &out, Int64(rows))
                 for b in 0..<batch {
@@ -279,7 +285,7 @@ import Testing
     @Test func attentionTilesMatchSoftmax() {
         var rng = RNG(state: 2024)
         for hd in [16, 64, 72] {
-            for isa in [Int32(BORA_ISA_AVX512_VNNI), Int32(BORA_ISA_AVX2), Int32(BORA_ISA_PORTABLE)] where isa <= bora_isa() {
+            for isa in KernelTests.allLevels {
                 let rows = 7, keys = 150, tile = Int(BORA_KEY_TILE)
                 let q = (0..<(rows * hd)).map { _ in rng.float() * 8 }
                 let k = (0..<(keys * hd)).map { _ in rng.float() * 2 }
@@ -331,7 +337,7 @@ import Testing
         x[5] = 0; x[40] = -12.7; x[64..<96] = ArraySlice(repeating: 0, count: 32)  // an all-zero block
         var results: [[Float]] = []
         var qs: [[Int8]] = []
-        for isa in [Int32(BORA_ISA_AVX2), Int32(BORA_ISA_PORTABLE)] {
+        for isa in KernelTests.allLevels {
             var q = [Int8](repeating: 0, count: rows * cols)
             var d = [Float](repeating: 0, count: rows * cols / 32)
             var s16 = [Float](repeating: 0, count: rows * cols / 16)

@@ -85,7 +85,7 @@ public struct ModelLoadOptions: Sendable {
     /// W = 4096, see `ModelConfig.impliedMistralWindow`).
     public var slidingWindow: Int?
     /// Repack quantized, F16 and BF16 weights at load into the interleaved layout of the packed
-    /// kernels (AVX-512 or AVX2), when the CPU runs them. Costs a copy of those weights in memory;
+    /// kernels (AVX-512 VNNI, AVX2 or NEON), when the CPU runs them. Costs a copy of those weights in memory;
     /// off keeps the weights mapped only.
     public var repackWeights: Bool
     /// Scan every tensor for NaN and infinity before running (seconds for a 7B file) and refuse

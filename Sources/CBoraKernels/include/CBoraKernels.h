@@ -1,6 +1,7 @@
 // The innermost SIMD loops of Bora, and nothing else. Everything around them (blocking across
 // threads, model logic) is Swift. Each entry point has a portable body plus, where it pays, an
-// AVX2/FMA/F16C body (x86-64) chosen at run time, so the package needs no unsafe build flags.
+// AVX2/FMA/F16C and AVX-512 VNNI body (x86-64) or NEON bodies (arm64: baseline, dotprod, i8mm)
+// chosen at run time, so the package needs no unsafe build flags.
 #ifndef CBORA_KERNELS_H
 #define CBORA_KERNELS_H
 
@@ -18,10 +19,18 @@ enum {
     BORA_Q2_K = 11, BORA_Q3_K = 12, BORA_IQ4_NL = 13, BORA_IQ4_XS = 14,
 };
 
-/// Instruction sets the kernels may use.
-enum { BORA_ISA_PORTABLE = 0, BORA_ISA_AVX2 = 1, BORA_ISA_AVX512_VNNI = 2 };
+/// Instruction-set levels the kernels may use, ordered within each architecture: a level includes
+/// every lower one, and 0 (portable C) exists everywhere. x86-64: AVX2 + FMA + F16C, then AVX-512
+/// VNNI. arm64: NEON (baseline on every arm64 CPU), then NEON + dotprod (sdot), then NEON + dotprod +
+/// i8mm (usdot). The same numbers name different sets on the two architectures.
+enum {
+    BORA_ISA_PORTABLE = 0,
+    BORA_ISA_AVX2 = 1, BORA_ISA_AVX512_VNNI = 2,
+    BORA_ISA_NEON = 1, BORA_ISA_NEON_DOTPROD = 2, BORA_ISA_NEON_I8MM = 3,
+};
 
-/// The best instruction set the running CPU supports (cached).
+/// The best instruction-set level the running CPU supports (cached), capped by BORA_ISA in the
+/// environment: `portable`, `avx2` (x86-64), `neon` or `dotprod` (arm64).
 int bora_isa(void);
 
 /// A short pause for spin-wait loops (PAUSE on x86, YIELD on arm64).
@@ -59,10 +68,11 @@ void bora_matmul_f_isa(int isa, int type, const void *w, size_t row_bytes, int64
 /// Reads n bytes (n a multiple of 128) as fast as possible; returns a checksum so the reads stay.
 uint64_t bora_read_bytes(const void *p, size_t n);
 
-// ---- Weights repacked for the SIMD kernels (AVX-512 VNNI, or AVX2 reading 8-row halves) ----
+// ---- Weights repacked for the SIMD kernels (AVX-512 VNNI, AVX2 reading 8-row halves, NEON 4-row quarters) ----
 //
 // Groups of 16 rows are interleaved so that one 512-bit multiply-add serves 16 rows against one
-// broadcast group of 4 activations, and the 16 rows' block scales load as one vector. Supported:
+// broadcast group of 4 activations (on NEON one sdot/usdot serves 4 rows), and the 16 rows' block
+// scales load as one vector. Supported:
 // every quantized type, and F16/BF16 (rows of a multiple of 32 elements). Rows past the last whole
 // group stay in the original layout.
 
@@ -115,7 +125,7 @@ void bora_attention_tile_isa(int isa, const float *q, int64_t rows, int64_t hd, 
                              float *m, float *l, float *o, float *s);
 /// The same tile with its keys and values read straight from an F16 cache (rows of hd halves):
 /// the same bits as converting them to F32 first. Returns 0, doing nothing, where it has no kernel
-/// (no AVX2, or hd not a multiple of 16): the caller converts and calls bora_attention_tile then.
+/// (portable level, or hd not a multiple of 16): the caller converts and calls bora_attention_tile then.
 int bora_attention_tile_f16(const float *q, int64_t rows, int64_t hd, const uint16_t *k, const uint16_t *v, int64_t n,
                             int64_t kpos0, const int64_t *first, const int64_t *last, float scale,
                             float *m, float *l, float *o, float *s);
