@@ -25,6 +25,8 @@ void bora_matmul_packed_float_neon(int type, const void *packed, int64_t k, int6
                                    int64_t batch, float *out, int64_t os);
 void bora_matmul_f_neon(int type, const uint8_t *w, size_t rb, int64_t k, int64_t r0, int64_t r1, const float *x,
                         int64_t batch, float *out, int64_t os);
+void bora_matmul_q_neon(int type, const uint8_t *w, size_t rb, int64_t k, int64_t r0, int64_t r1, const int8_t *xq,
+                        const float *xd, const float *xs16, int64_t batch, float *out, int64_t os);
 #endif
 
 void bora_matmul_q(int type, const void *w, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
@@ -39,9 +41,12 @@ void bora_matmul_q_isa(int isa, int type, const void *w, size_t row_bytes, int64
         bora_matmul_q_avx2(type, w, row_bytes, k, r0, r1, xq, xd, xs16, batch, out, out_stride);
         return;
     }
+#elif defined(__aarch64__)
+    if (isa >= BORA_ISA_NEON && bora_isa() >= BORA_ISA_NEON) {
+        bora_matmul_q_neon(type, w, row_bytes, k, r0, r1, xq, xd, xs16, batch, out, out_stride);
+        return;
+    }
 #else
-    // arm64 packs every quantized matrix with 16 rows or more (pack.c); row-major products remain
-    // only for the rows past the last whole group of 16 (none in the Llama and Mistral shapes).
     (void)isa;
 #endif
     bora_matmul_q_portable(type, w, row_bytes, k, r0, r1, xq, xd, xs16, batch, out, out_stride);

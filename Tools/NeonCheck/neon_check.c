@@ -3,15 +3,17 @@
 // It checks every level the CPU reports (NEON, dotprod, i8mm), on random blocks and on shapes that
 // are not multiples of any tile (rows past the last group of 16, activation rows past every tile and
 // past the 128-row chunk):
+//   - quantized row-major products: the portable path's bits;
 //   - quantized packed products: within 1e-5 of the exact product of the dequantized weights and
 //     8-bit activations (the Swift tests' bound), bit-identical across levels, each activation row
 //     bit-identical alone and in the batch, and threads' group ranges giving the same bits;
 //   - activation quantization: bit-identical to the portable path, non-finite blocks included;
 //   - packed F16/BF16 and row-major F32/F16/BF16 products: within 1e-6 of the exact product, and
 //     batch-invariant bit for bit;
-//   - F16 conversions: every half exactly, and ties to even; the other vector ops against scalar
-//     references; the attention tile on an F16 cache bit-identical to the F32 tile on converted keys.
-// Prints one line per check and exits 1 if any fails.
+//   - F16 conversions: every half exactly, and ties to even; the other vector ops (and the
+//     bandwidth probe's checksum) against scalar references; the attention tile on an F16 cache
+//     bit-identical to the F32 tile on converted keys, and within 1e-5 of a direct softmax.
+// Prints one line per group of checks and its first failures; exits 1 if any fails.
 #include "CBoraKernels.h"
 #include "../../Sources/CBoraKernels/blocks.h"
 #include <math.h>
@@ -127,6 +129,15 @@ static void check_quantized(int type, int rows, int64_t k, int batch) {
     bora_matmul_q_isa(BORA_ISA_PORTABLE, type, w, (size_t)row_bytes, k, 0, rows, xq, xd, s16, batch, out, rows);
     for (int i = 0; i < batch * rows; i++)
         EXPECT(fabs(out[i] - exact[i]) <= 1e-5 * magnitude[i] + 1e-6, "%s portable %dx%d [%d]: %g vs %g", type_name(type), rows, batch, i, out[i], exact[i]);
+
+    // The NEON row-major product: the portable path's bits (same integer sums, same float terms),
+    // in two row ranges as two threads would split them.
+    float *rowwise = aligned(sizeof(float) * batch * rows);
+    bora_matmul_q_isa(BORA_ISA_NEON, type, w, (size_t)row_bytes, k, 0, rows / 2, xq, xd, s16, batch, rowwise, rows);
+    bora_matmul_q_isa(BORA_ISA_NEON, type, w, (size_t)row_bytes, k, rows / 2, rows, xq, xd, s16, batch, rowwise, rows);
+    EXPECT(memcmp(rowwise, out, sizeof(float) * batch * rows) == 0, "%s row-major NEON %dx%d: differs from the portable path",
+           type_name(type), rows, batch);
+    free(rowwise);
 
     float *single = aligned(sizeof(float) * rows);
     for (int isa = BORA_ISA_NEON; isa <= bora_isa(); isa++) {
@@ -298,6 +309,10 @@ static void check_vector_ops(void) {
         for (size_t i = 0; i < len; i++) ok = ok && out[i] == a[i] * 1.25f * g[i];
         EXPECT(ok, "scale_mul of %zu", len);
     }
+    // The bandwidth probe's checksum: the sum of the 64-bit words it read.
+    uint64_t words[512], sum = 0;
+    for (int i = 0; i < 512; i++) { words[i] = ((uint64_t)next_u32() << 32) | next_u32(); sum += words[i]; }
+    EXPECT(bora_read_bytes(words, sizeof words) == sum, "read_bytes: checksum differs from the words' sum");
 }
 
 // ---- Attention on an F16 cache ----
