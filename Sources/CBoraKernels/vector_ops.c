@@ -1,7 +1,8 @@
-// Vector helpers for attention, norms and activations: portable bodies and AVX2 bodies.
+// Vector helpers for attention, norms and activations: portable bodies, AVX2 bodies and NEON bodies.
 #include "CBoraKernels.h"
 #include "blocks.h"
 #include <math.h>
+#include <string.h>
 
 static uint16_t half_from_float(float value) {
     union { float f; uint32_t u; } v = {value};
@@ -24,9 +25,86 @@ static uint16_t half_from_float(float value) {
     return sign | (uint16_t)half;
 }
 
+// ---- SiLU ----
+// exp(x) by Cody–Waite reduction, r = x − n·ln 2 with n = round(x·log2 e) (|r| ≤ ln 2 / 2), and
+// Cephes' degree-6 polynomial for e^r, scaled by 2^n through the exponent bits. Every step is an
+// IEEE operation or a fused multiply-add, so the portable, AVX2 and NEON bodies give the same bits.
+// No call into libm: its expf takes a slow path (errno) on overflow and underflow, which random or
+// large gate values hit for most elements. x is clamped to [−87, 88]: below, e^x < 2^−125 and
+// 1 + e^x is 1 exactly as it is for any x < −17; above, e^x is taken as infinity, so g / (1 + e^x)
+// is −0 (it would be at most 2^−120 in size). NaN gates stay NaN.
+#define SILU_LOG2E 1.44269504088896341f
+#define SILU_SHIFTER 12582912.0f  // 1.5 · 2^23: x·log2 e + this rounds x·log2 e to an integer
+#define SILU_SHIFTER_BITS 0x4B400000
+#define SILU_LN2_HI 0.693359375f
+#define SILU_LN2_LO -2.12194440e-4f
+#define SILU_P0 1.9875691500e-4f
+#define SILU_P1 1.3981999507e-3f
+#define SILU_P2 8.3334519073e-3f
+#define SILU_P3 4.1665795894e-2f
+#define SILU_P4 1.6666665459e-1f
+#define SILU_P5 5.0000001201e-1f
+
+static inline float silu_mul_one(float g, float up) {
+    float x = -g;
+    x = x < -87.0f ? -87.0f : x;
+    const int overflows = x > 88.0f;
+    x = x > 88.0f ? 88.0f : x;
+    const float t = fmaf(x, SILU_LOG2E, SILU_SHIFTER);
+    const float n = t - SILU_SHIFTER;
+    float r = fmaf(n, -SILU_LN2_HI, x);
+    r = fmaf(n, -SILU_LN2_LO, r);
+    float p = fmaf(SILU_P0, r, SILU_P1);
+    p = fmaf(p, r, SILU_P2);
+    p = fmaf(p, r, SILU_P3);
+    p = fmaf(p, r, SILU_P4);
+    p = fmaf(p, r, SILU_P5);
+    const float r2 = r * r;
+    const float y = fmaf(p, r2, r) + 1.0f;
+    int32_t bits;
+    memcpy(&bits, &t, 4);
+    bits = (bits - SILU_SHIFTER_BITS + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, 4);
+    const float e = overflows ? INFINITY : y * scale;
+    const float d = 1.0f + e;
+    return g / d * up;
+}
+
+static void silu_mul_portable(float *gate, const float *up, size_t n) {
+    for (size_t i = 0; i < n; i++) gate[i] = silu_mul_one(gate[i], up[i]);
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define TARGET __attribute__((target("avx2,fma,f16c")))
+
+TARGET static void silu_mul_avx2(float *gate, const float *up, size_t n) {
+    const __m256 lo = _mm256_set1_ps(-87.0f), hi = _mm256_set1_ps(88.0f), one = _mm256_set1_ps(1.0f);
+    const __m256 shifter = _mm256_set1_ps(SILU_SHIFTER), sign = _mm256_set1_ps(-0.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 g = _mm256_loadu_ps(gate + i);
+        __m256 x = _mm256_max_ps(_mm256_xor_ps(g, sign), lo);
+        const __m256 overflows = _mm256_cmp_ps(x, hi, _CMP_GT_OQ);
+        x = _mm256_min_ps(x, hi);
+        const __m256 t = _mm256_fmadd_ps(x, _mm256_set1_ps(SILU_LOG2E), shifter);
+        const __m256 nf = _mm256_sub_ps(t, shifter);
+        __m256 r = _mm256_fnmadd_ps(nf, _mm256_set1_ps(SILU_LN2_HI), x);
+        r = _mm256_fnmadd_ps(nf, _mm256_set1_ps(SILU_LN2_LO), r);
+        __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(SILU_P0), r, _mm256_set1_ps(SILU_P1));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SILU_P2));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SILU_P3));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SILU_P4));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SILU_P5));
+        const __m256 y = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), one);
+        const __m256i k = _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(SILU_SHIFTER_BITS - 127));
+        const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(k, 23));
+        const __m256 e = _mm256_blendv_ps(_mm256_mul_ps(y, scale), _mm256_set1_ps(INFINITY), overflows);
+        _mm256_storeu_ps(gate + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i)));
+    }
+    silu_mul_portable(gate + i, up + i, n - i);
+}
 
 static inline TARGET float hsum256(__m256 v) {
     __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
@@ -134,6 +212,33 @@ static void scale_mul_neon(const float *x, float scale, const float *g, float *o
     for (; i + 4 <= n; i += 4) vst1q_f32(out + i, vmulq_f32(vmulq_n_f32(vld1q_f32(x + i), scale), vld1q_f32(g + i)));
     for (; i < n; i++) out[i] = x[i] * scale * g[i];
 }
+
+static void silu_mul_neon(float *gate, const float *up, size_t n) {
+    const float32x4_t lo = vdupq_n_f32(-87.0f), hi = vdupq_n_f32(88.0f), one = vdupq_n_f32(1.0f);
+    const float32x4_t shifter = vdupq_n_f32(SILU_SHIFTER);
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const float32x4_t g = vld1q_f32(gate + i);
+        float32x4_t x = vmaxq_f32(vnegq_f32(g), lo);
+        const uint32x4_t overflows = vcgtq_f32(x, hi);
+        x = vminq_f32(x, hi);
+        const float32x4_t t = vfmaq_f32(shifter, x, vdupq_n_f32(SILU_LOG2E));
+        const float32x4_t nf = vsubq_f32(t, shifter);
+        float32x4_t r = vfmsq_f32(x, nf, vdupq_n_f32(SILU_LN2_HI));
+        r = vfmsq_f32(r, nf, vdupq_n_f32(SILU_LN2_LO));
+        float32x4_t p = vfmaq_f32(vdupq_n_f32(SILU_P1), vdupq_n_f32(SILU_P0), r);
+        p = vfmaq_f32(vdupq_n_f32(SILU_P2), p, r);
+        p = vfmaq_f32(vdupq_n_f32(SILU_P3), p, r);
+        p = vfmaq_f32(vdupq_n_f32(SILU_P4), p, r);
+        p = vfmaq_f32(vdupq_n_f32(SILU_P5), p, r);
+        const float32x4_t y = vaddq_f32(vfmaq_f32(r, p, vmulq_f32(r, r)), one);
+        const int32x4_t k = vsubq_s32(vreinterpretq_s32_f32(t), vdupq_n_s32(SILU_SHIFTER_BITS - 127));
+        const float32x4_t scale = vreinterpretq_f32_s32(vshlq_n_s32(k, 23));
+        const float32x4_t e = vbslq_f32(overflows, vdupq_n_f32(INFINITY), vmulq_f32(y, scale));
+        vst1q_f32(gate + i, vmulq_f32(vdivq_f32(g, vaddq_f32(one, e)), vld1q_f32(up + i)));
+    }
+    silu_mul_portable(gate + i, up + i, n - i);
+}
 #endif
 
 float bora_dot_f32(const float *a, const float *b, size_t n) {
@@ -197,14 +302,18 @@ void bora_scale_mul(const float *x, float scale, const float *g, float *out, siz
     for (size_t i = 0; i < n; i++) out[i] = x[i] * scale * g[i];
 }
 
-// exp and the sigmoid stay scalar (libm) so results match the reference path exactly; they are a
-// small share of a token's time next to the matrix products.
-void bora_silu_mul(float *gate, const float *up, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        float g = gate[i];
-        gate[i] = g / (1.0f + expf(-g)) * up[i];
-    }
+void bora_silu_mul_isa(int isa, float *gate, const float *up, size_t n) {
+#if defined(__x86_64__)
+    if (isa >= BORA_ISA_AVX2 && bora_isa() >= BORA_ISA_AVX2) { silu_mul_avx2(gate, up, n); return; }
+#elif defined(__aarch64__)
+    if (isa >= BORA_ISA_NEON && bora_isa() >= BORA_ISA_NEON) { silu_mul_neon(gate, up, n); return; }
+#else
+    (void)isa;
+#endif
+    silu_mul_portable(gate, up, n);
 }
+
+void bora_silu_mul(float *gate, const float *up, size_t n) { bora_silu_mul_isa(bora_isa(), gate, up, n); }
 
 
 int bora_all_finite(const float *x, size_t n) {

@@ -168,7 +168,9 @@ import Testing
     }
 
     /// The HellaSwag file's answers are llama-perplexity's wherever the choice is not a near tie
-    /// (our best and second-best per-token means more than 0.05 apart).
+    /// (our best and second-best per-token means more than 0.15 apart). Measured: making SiLU's
+    /// result one ulp larger moves these margins by up to 0.06 on this model (8-bit activations
+    /// re-round), so closer choices can go either way in any engine; the six compared are ≥ 0.48 apart.
     @Test func hellaswagAnswersMatchLlamaPerplexity() throws {
         guard let model = try DefaultModelTests.model() else { return }
         let (_, tasks) = try ChoiceTask.read(path: Fixtures.root + "/tasks/everyday.hellaswag.txt")
@@ -178,7 +180,7 @@ import Testing
         var compared = 0
         for (i, scores) in result.scores.enumerated() {
             let means = scores.map(\.mean).sorted(by: >)
-            guard means[0] - means[1] > 0.05 else { continue }
+            guard means[0] - means[1] > 0.15 else { continue }
             let best = scores.indices.max { scores[$0].mean < scores[$1].mean }!
             #expect((best == tasks[i].gold) == picked[i], "task \(i + 1)")
             compared += 1

@@ -10,9 +10,10 @@
 //   - activation quantization: bit-identical to the portable path, non-finite blocks included;
 //   - packed F16/BF16 and row-major F32/F16/BF16 products: within 1e-6 of the exact product, and
 //     batch-invariant bit for bit;
-//   - F16 conversions: every half exactly, and ties to even; the other vector ops (and the
-//     bandwidth probe's checksum) against scalar references; the attention tile on an F16 cache
-//     bit-identical to the F32 tile on converted keys, and within 1e-5 of a direct softmax.
+//   - F16 conversions: every half exactly, and ties to even; SiLU the portable path's bits and within
+//     3.5 ulp of the exact value; the other vector ops (and the bandwidth probe's checksum) against
+//     scalar references; the attention tile on an F16 cache bit-identical to the F32 tile on
+//     converted keys, and within 1e-5 of a direct softmax.
 // Prints one line per group of checks and its first failures; exits 1 if any fails.
 #include "CBoraKernels.h"
 #include "../../Sources/CBoraKernels/blocks.h"
@@ -313,6 +314,37 @@ static void check_vector_ops(void) {
     uint64_t words[512], sum = 0;
     for (int i = 0; i < 512; i++) { words[i] = ((uint64_t)next_u32() << 32) | next_u32(); sum += words[i]; }
     EXPECT(bora_read_bytes(words, sizeof words) == sum, "read_bytes: checksum differs from the words' sum");
+
+    // SiLU · up: the portable path's bits in the vector body and the tail, within 3.5 ulp of the
+    // double-precision value, and the edges (overflowing and underflowing exp, ±inf, NaN).
+    enum { SILU = 4099 };
+    static float gate[SILU], up[SILU], neon[SILU], portable[SILU];
+    const float edges[] = {0.0f, -0.0f, 1e-40f, -1e-40f, 16.6f, -16.6f, 17.0f, -17.0f, 87.0f, -87.0f, 88.5f, -88.5f,
+                           -1000.0f, 1000.0f, INFINITY, -INFINITY, NAN};
+    const float scales[] = {4.0f, 30.0f, 200.0f, 1e-3f};
+    for (int i = 0; i < SILU; i++) {
+        gate[i] = i < (int)(sizeof edges / sizeof edges[0]) ? edges[i] : next_float() * scales[i % 4];
+        up[i] = next_float();
+    }
+    memcpy(neon, gate, sizeof gate);
+    memcpy(portable, gate, sizeof gate);
+    bora_silu_mul(neon, up, SILU);
+    bora_silu_mul_isa(BORA_ISA_PORTABLE, portable, up, SILU);
+    int same = 1, close = 1;
+    for (int i = 0; i < SILU; i++) {
+        same = same && (memcmp(&neon[i], &portable[i], 4) == 0 || (isnan(neon[i]) && isnan(portable[i])));
+        const double g = gate[i], u = up[i];
+        if (isnan(g) || g == -INFINITY) { close = close && isnan(neon[i]); continue; }
+        if (isinf(g)) { close = close && neon[i] == (float)(u * INFINITY); continue; }
+        const double exact = g / (1 + exp(-g)) * u;
+        if (fabs(exact) < 1e-35) { close = close && fabs(neon[i]) < 1e-35; continue; }
+        const double ulp = fabs(exact) < 0x1p-126 ? 0x1p-149 : ldexp(1.0, ilogb(exact) - 23);
+        const int ok = fabs(neon[i] - exact) <= 3.5 * ulp;
+        if (!ok && close) fprintf(stderr, "  silu(%g) · %g = %g, exact %g\n", g, u, neon[i], exact);
+        close = close && ok;
+    }
+    EXPECT(same, "silu_mul: NEON differs from the portable path");
+    EXPECT(close, "silu_mul: beyond 3.5 ulp of the exact value");
 }
 
 // ---- Attention on an F16 cache ----

@@ -155,8 +155,11 @@ void bora_f32_to_f16(const float *x, uint16_t *y, size_t n);
 void bora_round_to_f16(float *x, size_t n);
 /// out[i] = x[i] * scale * g[i].
 void bora_scale_mul(const float *x, float scale, const float *g, float *out, size_t n);
-/// gate[i] = gate[i] / (1 + exp(-gate[i])) * up[i].
+/// gate[i] = gate[i] / (1 + exp(-gate[i])) * up[i], exp within ~2 ulp by a fixed sequence of IEEE
+/// operations: the same bits at every instruction set and wherever an element falls in a vector.
 void bora_silu_mul(float *gate, const float *up, size_t n);
+/// The same with an explicit instruction set (at most `bora_isa()`), for tests.
+void bora_silu_mul_isa(int isa, float *gate, const float *up, size_t n);
 
 #ifdef __cplusplus
 }
