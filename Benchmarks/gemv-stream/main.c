@@ -2,8 +2,11 @@
 // over a matrix much larger than the caches, on T threads, interleaved with the bandwidth probe
 // (bora_read_bytes) on the same bytes. Prints each format's read rate and its share of the probe.
 //
-//   Benchmarks/gemv-stream.sh [MEGABYTES] [THREADS] [PASSES]
+//   Benchmarks/gemv-stream.sh [MEGABYTES] [THREADS] [PASSES] [CHUNK]
 //
+// CHUNK > 0 deals the groups of 16 rows out in chunks of CHUNK groups, thread t taking chunks t,
+// t + THREADS, … (as the engine deals a matrix's chunks to threads as they come free), instead of
+// one contiguous half per thread: each chunk's start is where a stream begins cold.
 // The bytes are random codes with normal f16 scales: speed does not depend on the values.
 #include "CBoraKernels.h"
 #include "blocks.h"
@@ -21,6 +24,7 @@ static const struct { int type; const char *name; } formats[] = {
 
 enum { K = 4096 };
 static int type, threads, passes, probing;
+static int64_t chunk;
 static int64_t groups, total;
 static uint8_t *weights;
 static int8_t xq[K];
@@ -42,6 +46,10 @@ static void *worker(void *arg) {
         if (probing) {
             const int64_t part = total / threads / 128 * 128;
             sink[t] += bora_read_bytes(weights + t * part, part);
+        } else if (chunk > 0) {
+            for (int64_t g = t * chunk; g < groups; g += threads * chunk)
+                bora_matmul_packed(type, weights, K, g, g + chunk < groups ? g + chunk : groups, xq, xd, xs16, xsum, 1,
+                                   out, 16 * groups);
         } else {
             bora_matmul_packed(type, weights, K, groups * t / threads, groups * (t + 1) / threads, xq, xd, xs16, xsum, 1,
                                out, 16 * groups);
@@ -55,8 +63,9 @@ int main(int argc, char **argv) {
     const int64_t megabytes = argc > 1 ? atoll(argv[1]) : 128;
     threads = argc > 2 ? atoi(argv[2]) : 2;
     passes = argc > 3 ? atoi(argv[3]) : 200;
-    if (threads < 1 || threads > 64 || megabytes < 1 || passes < 1) {
-        fprintf(stderr, "usage: gemv-stream [MEGABYTES ≥ 1] [THREADS 1…64] [PASSES ≥ 1]\n");
+    chunk = argc > 4 ? atoll(argv[4]) : 0;
+    if (threads < 1 || threads > 64 || megabytes < 1 || passes < 1 || chunk < 0) {
+        fprintf(stderr, "usage: gemv-stream [MEGABYTES ≥ 1] [THREADS 1…64] [PASSES ≥ 1] [CHUNK ≥ 0 groups]\n");
         return 2;
     }
     weights = aligned_alloc(4096, (size_t)(megabytes << 20) + 4096);
@@ -66,7 +75,8 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < (megabytes << 20); i++) weights[i] = (uint8_t)(0x30 | (rand() & 15));
     for (int i = 0; i < K; i++) xq[i] = (int8_t)(rand() % 255 - 127);
     for (int i = 0; i < K / 32; i++) xd[i] = 0.01f;
-    printf("%lld MB, %d threads, %d passes each, interleaved; GB/s over all passes\n", (long long)megabytes, threads, passes);
+    printf("%lld MB, %d threads, %d passes each, interleaved%s; GB/s over all passes\n", (long long)megabytes, threads, passes,
+           chunk ? ", groups dealt in chunks" : "");
     for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
         type = formats[f].type;
         const int64_t group_bytes = K / 32 / bora_units_per_super(type) * bora_super_bytes(type);
