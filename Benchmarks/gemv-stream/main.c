@@ -11,16 +11,10 @@
 #include "CBoraKernels.h"
 #include "blocks.h"
 #include "packed.h"
+#include "../kernel-bench.h"
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
-
-static const struct { int type; const char *name; } formats[] = {
-    {BORA_Q8_0, "Q8_0"}, {BORA_Q4_0, "Q4_0"}, {BORA_Q4_1, "Q4_1"}, {BORA_Q5_0, "Q5_0"}, {BORA_Q5_1, "Q5_1"},
-    {BORA_Q2_K, "Q2_K"}, {BORA_Q3_K, "Q3_K"}, {BORA_Q4_K, "Q4_K"}, {BORA_Q5_K, "Q5_K"}, {BORA_Q6_K, "Q6_K"},
-    {BORA_IQ4_NL, "IQ4_NL"}, {BORA_IQ4_XS, "IQ4_XS"},
-};
 
 enum { K = 4096 };
 static int type, threads, passes, probing;
@@ -32,12 +26,6 @@ static float xd[K / 32], xs16[K / 16], *out;
 static int32_t xsum[K / 32];
 static uint64_t sink[64];
 static pthread_barrier_t barrier;
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 static void *worker(void *arg) {
     const long t = (long)arg;

@@ -403,9 +403,10 @@ import Testing
         }
     }
 
-    /// SiLU times up: within 3 ulp of the double-precision value (libm's expf gives 2.35 on the same
-    /// inputs), the same bits at every level and wherever an element falls in a vector, and the
-    /// edges: ±0, subnormals, gates whose exp overflows or underflows, ±infinity and NaN.
+    /// SiLU times up: within 3.5 ulp of the double-precision value (on 4M random gates the kernel's
+    /// worst was 2.37 ulp and the libm-expf formula's 2.35), the same bits at every level and wherever
+    /// an element falls in a vector, and the edges: ±0, subnormals, gates whose exp overflows or
+    /// underflows, ±infinity and NaN.
     @Test func siluMultiply() {
         var rng = RNG(state: 29)
         let n = 4099
