@@ -76,9 +76,12 @@ import Testing
         }
     }
 
-    /// One token over 2,600 keys (three spans): split over spans on 2 threads (3 KV heads do not
+    /// One token over 2,600 keys (eleven spans): split over spans on 2 threads (3 KV heads do not
     /// share out evenly), walked by one thread, and as the last row of a 5-token chunk — the same bits,
-    /// and the softmax in Double to F32 rounding. With a window the keys start mid-span.
+    /// and the softmax in Double to F32 rounding. Chunks of one query block (a speculative
+    /// verification step: 2, 5, 16 tokens) are split too, a 17-token chunk is not: each gives the
+    /// bits one thread gives walking it whole, and each row those of its token decoded alone. With a
+    /// window the keys start mid-span.
     @Test(arguments: [nil, 1500] as [Int?])
     func decodeSplitOverSpansMatchesChunk(windowSize: Int?) {
         let length = 2600
@@ -89,14 +92,25 @@ import Testing
         let single = c.attend(last..<length, window: window, threads: 1)
         let chunk = c.attend((length - 5)..<length, window: window, threads: 2)
         let width = Self.heads * Self.headDim
-        func differing(_ a: ArraySlice<Float>, _ b: [Float]) -> Int { zip(a, b).filter { $0 != $1 }.count }
+        func differing(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Int { zip(a, b).filter { $0 != $1 }.count }
         #expect(split.count == width && single.count == width)
-        #expect(differing(split[...], single) == 0, "the decode split changed the bits")
-        #expect(differing(chunk[(4 * width)...], split) == 0, "decode and the chunk's last row differ")
+        #expect(differing(split[...], single[...]) == 0, "the decode split changed the bits")
+        #expect(differing(chunk[(4 * width)...], split[...]) == 0, "decode and the chunk's last row differ")
         for h in 0..<Self.heads {
             let expected = c.expected(position: last, head: h, window: window)
             for i in 0..<Self.headDim {
                 #expect(abs(Double(split[h * Self.headDim + i]) - expected[i]) <= 1e-5, "head \(h) [\(i)]")
+            }
+        }
+        for count in [2, 5, 16, 17] {
+            let positions = (length - count)..<length
+            let twoThreads = c.attend(positions, window: window, threads: 2)
+            let oneThread = c.attend(positions, window: window, threads: 1)
+            #expect(differing(twoThreads[...], oneThread[...]) == 0, "a \(count)-token chunk split over spans changed the bits")
+            for t in [0, count / 2, count - 1] {
+                let alone = c.attend((positions.lowerBound + t)..<(positions.lowerBound + t + 1), window: window, threads: 2)
+                #expect(differing(twoThreads[(t * width)..<((t + 1) * width)], alone[...]) == 0,
+                        "row \(t) of a \(count)-token chunk differs from its token decoded alone")
             }
         }
     }

@@ -10,9 +10,10 @@ import Synchronization
 /// (bora_attention_tile), so no score row longer than a tile is ever held. Tiles are grouped in spans
 /// of `keySpan` positions (also aligned to absolute positions): each span's softmax state starts
 /// afresh and is folded into the rows' total in span order (bora_attention_merge). Threads take
-/// (KV head, query block) items in turn; a one-token chunk whose KV heads do not share out evenly
-/// over the threads (SmolLM2's 3 on 2 threads) is split over spans as well: threads take (KV head,
-/// span) items, then fold them in the same order. A row's result depends only on its query and the
+/// (KV head, query block) items in turn; a chunk of one query block (decode, a speculative
+/// verification step) whose KV heads do not share out evenly over the threads (SmolLM2's 3 on 2
+/// threads) is split over spans as well: threads take (KV head, span) items as they come free,
+/// then fold each head's spans in span order. A row's result depends only on its query and the
 /// keys it sees: decode, split or not, and every chunking of a prompt give the same bits. A batched
 /// step holds several sequences (segments), each over its own cache: their (query block, KV head)
 /// items are dealt out together, and a row's bits do not depend on what else is in the step. One
@@ -26,10 +27,17 @@ final class Attention: ParallelJob {
     /// Tokens per query block.
     static let queryTile = 16
     static let keyTile = Int(BORA_KEY_TILE)
-    /// Positions per span of keys: long enough that folding spans costs nothing beside the span's work.
-    static let keySpan = 16 * keyTile
-    /// The most spans a one-token chunk's keys can touch, for the decode split's partial states.
+    /// Positions per span of keys: long enough that folding spans costs nothing beside the span's
+    /// work (a fold is rows × head dim multiply-adds, a span 256 × that twice over), short enough
+    /// that the split's items share out evenly: at depth 1,100 SmolLM2's 3 heads make 15 items,
+    /// where spans of 1,024 positions made 3 full ones and 3 of 77 keys, and one of two threads
+    /// did nearly all the work.
+    static let keySpan = 4 * keyTile
+    /// The most spans one query block's keys can touch, for the split's partial states.
     let maximumSpans: Int
+    /// Rows of one (KV head, span) partial state: a query block's (0 when every thread count up
+    /// to the pool's shares the KV heads out evenly, so the split never runs).
+    private let partialRows: Int
 
     /// - Parameters:
     ///   - maximumKeys: the most keys one query can see (W, or the cache's length).
@@ -41,8 +49,10 @@ final class Attention: ParallelJob {
         self.headDim = headDim
         self.window = window
         scratch = (0..<threads).map { _ in Scratch(rows: Self.queryTile * (headCount / kvHeadCount), headDim: headDim) }
-        maximumSpans = (max(1, maximumKeys) - 1) / Self.keySpan + 2
-        partials = .allocate(capacity: kvHeadCount * maximumSpans * Self.partialFloats(rows: headCount / kvHeadCount, headDim: headDim))
+        // A query block's keys: up to `maximumKeys` before its first token, and its own.
+        maximumSpans = (max(1, maximumKeys) + Self.queryTile - 1) / Self.keySpan + 2
+        partialRows = (1...max(1, threads)).contains { kvHeadCount % $0 != 0 } ? Self.queryTile * (headCount / kvHeadCount) : 0
+        partials = .allocate(capacity: max(1, kvHeadCount * maximumSpans * Self.partialFloats(rows: partialRows, headDim: headDim)))
         self.maximumSegments = max(1, maximumSegments)
         itemStarts = .allocate(capacity: self.maximumSegments + 1)
     }
@@ -81,9 +91,10 @@ final class Attention: ParallelJob {
     private enum Phase {
         /// (KV head, query block) items, each walking all its spans.
         case blocks
-        /// The decode split: (KV head, span) items into `partials`, spans `first..<first + count`.
+        /// The split: (KV head, span) items into `partials`, spans `first..<first + count`, taken
+        /// as threads come free.
         case spans(first: Int, count: Int)
-        /// The decode split's second half: each KV head folds its spans' partial states.
+        /// The split's second half: each KV head folds its spans' partial states in span order.
         case fold(spans: Int)
     }
 
@@ -123,10 +134,10 @@ final class Attention: ParallelJob {
 
     private static func partialFloats(rows: Int, headDim: Int) -> Int { rows * (headDim + 2) }
 
-    /// The state (m, l, o) of one (KV head, span) item of the decode split.
-    private func partial(kvHead: Int, span: Int) -> (m: UnsafeMutablePointer<Float>, l: UnsafeMutablePointer<Float>, o: UnsafeMutablePointer<Float>) {
-        let base = partials + (kvHead * maximumSpans + span) * Self.partialFloats(rows: group, headDim: headDim)
-        return (base, base + group, base + 2 * group)
+    /// The state (m, l, o) of `rows` rows of one (KV head, span) item of the split.
+    private func partial(kvHead: Int, span: Int, rows: Int) -> (m: UnsafeMutablePointer<Float>, l: UnsafeMutablePointer<Float>, o: UnsafeMutablePointer<Float>) {
+        let base = partials + (kvHead * maximumSpans + span) * Self.partialFloats(rows: partialRows, headDim: headDim)
+        return (base, base + rows, base + 2 * rows)
     }
 
     /// - Parameters:
@@ -147,9 +158,10 @@ final class Attention: ParallelJob {
             itemStarts[i + 1] = itemStarts[i] + (segment.count + Self.queryTile - 1) / Self.queryTile * kvHeadCount
         }
         let spans = segments.count == 1 ? spanRange(keys: keyRange(tokens: 0..<segments[0].count, start: segments[0].start)) : 0...0
-        if segments.count == 1, segments[0].count == 1, spans.count > 1, kvHeadCount % pool.threadCount != 0 {
-            precondition(spans.count <= maximumSpans, "attention made for fewer keys")
+        if segments.count == 1, segments[0].count <= Self.queryTile, spans.count > 1, kvHeadCount % pool.threadCount != 0 {
+            precondition(spans.count <= maximumSpans && segments[0].count * group <= partialRows, "attention made for fewer keys or threads")
             phase = .spans(first: spans.lowerBound, count: spans.count)
+            nextItem.store(0, ordering: .relaxed)
             pool.run(self)
             phase = .fold(spans: spans.count)
             pool.run(self)
@@ -206,22 +218,30 @@ final class Attention: ParallelJob {
             }
         case .spans(let first, let spanCount):
             let segment = segments[0]
-            let keyRange = keyRange(tokens: 0..<1, start: segment.start)
-            for item in stride(from: thread, to: kvHeadCount * spanCount, by: threads) {
-                let kvHead = item / spanCount, span = item % spanCount
-                let rows = prepare(tokens: 0..<1, start: segment.start, kvHead: kvHead, queries: queries, scratch: x)
+            let tokens = 0..<segment.count
+            let keyRange = keyRange(tokens: tokens, start: segment.start)
+            // Items in span order, every head's span before the next span: spans differ in length
+            // (the first and last are partial), and threads taking items as they come free even
+            // that out.
+            while true {
+                let item = nextItem.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard item < kvHeadCount * spanCount else { break }
+                let kvHead = item % kvHeadCount, span = item / kvHeadCount
+                let rows = prepare(tokens: tokens, start: segment.start, kvHead: kvHead, queries: queries, scratch: x)
                 walk(span: first + span, keys: keyRange, start: segment.start, rows: rows, kvHead: kvHead,
-                     state: partial(kvHead: kvHead, span: span), chunkKeys: keys, chunkValues: values,
+                     state: partial(kvHead: kvHead, span: span, rows: rows), chunkKeys: keys, chunkValues: values,
                      cache: segment.cache, scratch: x)
             }
         case .fold(let spanCount):
+            let segment = segments[0]
+            let rows = segment.count * group
             for kvHead in stride(from: thread, to: kvHeadCount, by: threads) {
-                let total = partial(kvHead: kvHead, span: 0)
+                let total = partial(kvHead: kvHead, span: 0, rows: rows)
                 for span in 1..<spanCount {
-                    let next = partial(kvHead: kvHead, span: span)
-                    bora_attention_merge(Int64(group), Int64(headDim), total.m, total.l, total.o, next.m, next.l, next.o)
+                    let next = partial(kvHead: kvHead, span: span, rows: rows)
+                    bora_attention_merge(Int64(rows), Int64(headDim), total.m, total.l, total.o, next.m, next.l, next.o)
                 }
-                write(tokens: 0..<1, kvHead: kvHead, state: (total.l, total.o), output: output)
+                write(tokens: 0..<segment.count, kvHead: kvHead, state: (total.l, total.o), output: output)
             }
         }
     }
