@@ -353,20 +353,16 @@ import Testing
 
     @Test func lookupProposesTheMostRecentLongestMatch() {
         let lookup = PromptLookup(ngramMin: 1, ngramMax: 3)
-        var draft: [Int] = []
-        // Suffix [1, 2, 3] occurs at 0 (followed by 9) and at 5 (followed by 4 5): the later wins.
-        lookup.propose(after: [1, 2, 3, 9, 8, 1, 2, 3, 4, 5, 7, 1, 2, 3], count: 3, into: &draft)
-        #expect(draft == [4, 5, 7])
-        draft = []
-        // Only [3] recurs: the 1-gram match.
-        lookup.propose(after: [3, 6, 6, 0, 3], count: 2, into: &draft)
-        #expect(draft == [6, 6])
-        draft = []
-        lookup.propose(after: [1, 2, 3, 4], count: 4, into: &draft)
-        #expect(draft.isEmpty)
-        // A continuation that runs into the end stops there.
-        lookup.propose(after: [5, 5], count: 4, into: &draft)
-        #expect(draft == [5])
+        // Suffix [1, 2, 3] occurs at 0 (followed by 9) and at 5 (followed by 4 5 7): the later wins.
+        #expect(lookup.match(in: [1, 2, 3, 9, 8, 1, 2, 3, 4, 5, 7, 1, 2, 3])! == (8, 3))
+        // Only [3] recurs: the 1-gram match, continued by 6 6.
+        #expect(lookup.match(in: [3, 6, 6, 0, 3])! == (1, 1))
+        #expect(lookup.match(in: [1, 2, 3, 4]) == nil)
+        // The occurrence must leave a token to propose: [5] at 0, continued by the last token.
+        #expect(lookup.match(in: [5, 5])! == (1, 1))
+        // The longest suffix is capped at ngramMax: [2, 3, 4] of the 4-token repeat.
+        #expect(lookup.match(in: [1, 2, 3, 4, 0, 1, 2, 3, 4])! == (4, 3))
+        #expect(PromptLookup(ngramMin: 2, ngramMax: 3).match(in: [3, 6, 6, 0, 3]) == nil)
     }
 
     /// The draft length follows the kept share and what rows cost; when nothing pays it pauses,
@@ -376,7 +372,7 @@ import Testing
         // Prior: α = ½, a row costs a quarter of a decode step: one draft pays best.
         #expect(s.next() == 1)
         for _ in 0..<6 { s.record(drafted: 4, kept: 4) }
-        #expect(s.acceptance > 0.9)
+        #expect(s.acceptance() > 0.9)
         let long = s.next()
         #expect(long >= 5)
         // Rows measured as nearly free: the longest draft.
@@ -395,6 +391,35 @@ import Testing
         #expect(t.next() == 0)
         for _ in 0..<16 { #expect(t.next() == 0) }  // the pause doubled
         #expect(t.next() == 2)
+    }
+
+    /// Kinds of draft (the lookup's match lengths) keep their own kept share and pause: drafts
+    /// after 4-token matches that hold grow long while those after 2-token matches, never kept,
+    /// stop and pause, and the one kind's pause neither stops the other nor counts its steps.
+    @Test func scheduleKeepsKindsApart() {
+        var s = DraftSchedule(maximum: 8, kinds: 5)
+        for _ in 0..<6 {
+            let k = s.next(kind: 4)
+            #expect(k >= 1)
+            s.record(drafted: k, kept: k)
+        }
+        #expect(s.acceptance(kind: 4) > 0.9)
+        // Drafts after 2-token matches, never kept, until none pays.
+        var tries = 0
+        while tries < 20, case let k = s.next(kind: 2), k > 0 {
+            s.record(drafted: k, kept: 0)
+            tries += 1
+        }
+        #expect(tries < 20 && s.acceptance(kind: 2) < 0.25)
+        #expect(s.acceptance(kind: 4) > 0.9)
+        for _ in 0..<8 {
+            #expect(s.next(kind: 2) == 0)
+            let k = s.next(kind: 4)
+            #expect(k >= 5)
+            s.record(drafted: k, kept: k)
+        }
+        #expect(s.next(kind: 2) == 2)  // the probe after its pause of 8 occurrences
+        #expect(s.acceptance(kind: 3) == 0.5)  // a kind not seen keeps the prior
     }
 
     @Test func refusesBadDraftLengths() {

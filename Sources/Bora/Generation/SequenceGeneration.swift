@@ -86,7 +86,7 @@ final class SequenceGeneration {
                 denseQ!.initialize(repeating: 0)
                 draftQ = (0..<s.maxDraft).map { _ in ([Int32](), [Float]()) }
             }
-            schedule = DraftSchedule(maximum: s.maxDraft)
+            schedule = DraftSchedule(maximum: s.maxDraft, kinds: (lookup?.ngramMax ?? 0) + 1)
             drafts.reserveCapacity(s.maxDraft)
         }
         started = .now
@@ -126,15 +126,18 @@ final class SequenceGeneration {
         drafts.removeAll(keepingCapacity: true)
         kept = 0
         guard lookup != nil || usesDraftModel, !isFinished else { return 0 }
-        var count = min(schedule.next(), room)
         // The next token, the drafts and the token after them must all fit the budget.
+        var count = room
         if let maxTokens = parameters.maxTokens { count = min(count, maxTokens - stats.generatedTokens - 1) }
-        if count > 0 {
-            if let lookup {
-                lookup.propose(after: history, count: count, into: &drafts)
-            } else if let draftModel {
-                draw(count, from: draftModel)
+        if let lookup {
+            // The draft length follows how often drafts after a match of this length were kept.
+            if count > 0, let match = lookup.match(in: history) {
+                count = min(count, schedule.next(kind: match.length), history.count - match.continuation)
+                if count > 0 { drafts.append(contentsOf: history[match.continuation..<(match.continuation + count)]) }
             }
+        } else if let draftModel {
+            count = min(count, schedule.next())
+            if count > 0 { draw(count, from: draftModel) }
         }
         stats.draftedTokens += drafts.count
         return drafts.count

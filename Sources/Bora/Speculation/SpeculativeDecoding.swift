@@ -54,11 +54,12 @@ struct PromptLookup {
     let ngramMin: Int
     let ngramMax: Int
 
-    /// Up to `count` tokens continuing `tokens`, appended to `draft` (nothing when no suffix recurs).
+    /// Where the continuation of the most recent earlier occurrence of the longest recurring suffix
+    /// starts in `tokens`, and that suffix's length (nil when no suffix of `ngramMin` tokens recurs).
     /// One backward scan: the first (most recent) position matching the longest suffix wins.
-    func propose(after tokens: [Int], count: Int, into draft: inout [Int]) {
+    func match(in tokens: [Int]) -> (continuation: Int, length: Int)? {
         let n = tokens.count
-        guard count > 0, n > ngramMin else { return }
+        guard n > ngramMin else { return nil }
         var best = 0, bestEnd = 0
         // `end`: one past the candidate occurrence's last token; it must leave a token to propose.
         var end = n - 1
@@ -71,8 +72,7 @@ struct PromptLookup {
             }
             end -= 1
         }
-        guard best >= ngramMin else { return }
-        for i in bestEnd..<min(n, bestEnd + count) { draft.append(tokens[i]) }
+        return best >= ngramMin ? (bestEnd, best) : nil
     }
 }
 
@@ -82,27 +82,41 @@ struct PromptLookup {
 /// (`observe`; until measured, and always for sampled sequences, whose tokens must not depend on
 /// timing: 1 + 0.25 per extra row, about what both the 7B-shaped file and SmolLM2 cost on 2
 /// threads). α is a decayed count of the positions tried and kept (a prior of ½; recent steps
-/// weigh most, so a sequence that starts quoting picks up at once). When no draft
-/// pays, drafting pauses — 8 tokens, doubling up to 256 while probes keep nothing — then one probe
-/// of up to 2 drafts updates α, so text that never repeats costs nothing but the rare probe.
+/// weigh most, so a sequence that starts quoting picks up at once), kept apart per kind of draft:
+/// prompt lookup's drafts by the length of the suffix that matched, since a 4-token match is kept
+/// far more often than a 2-token one (SmolLM2 continuing a code file, `Benchmarks/speculative.py`:
+/// 73% of positions after 4-token matches, 23% after 2-token ones), and one pooled share would
+/// draft too little after the first and too much after the second. When no draft of a kind pays,
+/// drafting after it pauses — 8 of its occurrences, doubling up to 256 while probes keep nothing —
+/// then one probe of up to 2 drafts updates its α, so text that never repeats costs nothing but
+/// the rare probe.
 struct DraftSchedule {
     let maximum: Int
-    private var tried = 0.0
-    private var keptCount = 0.0
+    /// Per kind of draft (index: the lookup's match length; 0 for a draft model).
+    private var tried: [Double]
+    private var keptCount: [Double]
+    private var pause: [Int]
+    private var pauseLength: [Int]
+    private var probing: [Bool]
+    /// The kind of the draft `next` sized last, which `record` updates.
+    private var current = 0
     /// Decayed mean seconds of a step of `index` rows (0 where not measured).
     private var stepSeconds: [Double]
-    private var pause = 0
-    private var pauseLength = 8
-    private var probing = false
     private static let decay = 0.8
 
-    init(maximum: Int) {
+    /// - Parameter kinds: kinds of draft 0..<kinds.
+    init(maximum: Int, kinds: Int = 1) {
         self.maximum = maximum
         stepSeconds = [Double](repeating: 0, count: maximum + 2)
+        tried = [Double](repeating: 0, count: max(1, kinds))
+        keptCount = tried
+        pause = [Int](repeating: 0, count: max(1, kinds))
+        pauseLength = [Int](repeating: 8, count: max(1, kinds))
+        probing = [Bool](repeating: false, count: max(1, kinds))
     }
 
-    /// The estimated chance that a drafted position is kept.
-    var acceptance: Double { (keptCount + 1) / (tried + 2) }
+    /// The estimated chance that a drafted position of this kind is kept.
+    func acceptance(kind: Int = 0) -> Double { (keptCount[kind] + 1) / (tried[kind] + 2) }
 
     /// The cost of a step of `rows` rows relative to a decode step.
     func cost(rows: Int) -> Double {
@@ -110,14 +124,16 @@ struct DraftSchedule {
         return 1 + 0.25 * Double(rows - 1)
     }
 
-    /// How many tokens to draft now (0 while paused or when no draft pays); counts one token of a pause.
-    mutating func next() -> Int {
-        if pause > 0 {
-            pause -= 1
-            if pause == 0 { probing = true }
+    /// How many tokens of this kind to draft now (0 while paused or when no draft pays); counts one
+    /// occurrence of the kind's pause.
+    mutating func next(kind: Int = 0) -> Int {
+        current = kind
+        if pause[kind] > 0 {
+            pause[kind] -= 1
+            if pause[kind] == 0 { probing[kind] = true }
             return 0
         }
-        let a = acceptance
+        let a = acceptance(kind: kind)
         var best = 0, bestValue = 1.0, gain = 1.0, term = 1.0
         for k in 1...maximum {
             term *= a
@@ -125,23 +141,24 @@ struct DraftSchedule {
             let value = gain / cost(rows: k + 1)
             if value > bestValue { (best, bestValue) = (k, value) }
         }
-        if probing { return max(best, min(2, maximum)) }
+        if probing[kind] { return max(best, min(2, maximum)) }
         if best == 0 {
-            pause = pauseLength
-            pauseLength = min(256, pauseLength * 2)
+            pause[kind] = pauseLength[kind]
+            pauseLength[kind] = min(256, pauseLength[kind] * 2)
         }
         return best
     }
 
-    /// The outcome of a step that drafted `drafted` tokens and kept `kept`: positions up to the
-    /// first one not kept were tried.
+    /// The outcome of a step that drafted `drafted` tokens (of the kind `next` sized) and kept
+    /// `kept`: positions up to the first one not kept were tried.
     mutating func record(drafted: Int, kept: Int) {
         guard drafted > 0 else { return }
-        tried = Self.decay * tried + Double(kept + (kept < drafted ? 1 : 0))
-        keptCount = Self.decay * keptCount + Double(kept)
-        if probing {
-            probing = false
-            if kept > 0 { pauseLength = 8 }
+        let kind = current
+        tried[kind] = Self.decay * tried[kind] + Double(kept + (kept < drafted ? 1 : 0))
+        keptCount[kind] = Self.decay * keptCount[kind] + Double(kept)
+        if probing[kind] {
+            probing[kind] = false
+            if kept > 0 { pauseLength[kind] = 8 }
         }
     }
 
