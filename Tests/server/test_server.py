@@ -173,8 +173,10 @@ class ServerTests(unittest.TestCase):
 
     def test_structured_output(self):
         # response_format json_object: the answer is one JSON object, seeded at temperature 1 too.
+        # At temperature 1 the 135M model often rambles inside the object until max_tokens (5 to 7
+        # of seeds 1–8 stop, depending on the kernels' rounding), so 8 seeds, of which 2 must stop.
         finished = 0
-        for seed in (1, 2, 3):
+        for seed in range(1, 9):
             r = self.chat("Describe a cat as JSON.", temperature=1, seed=seed, max_tokens=300,
                           response_format={"type": "json_object"})
             if r.choices[0].finish_reason == "stop":
