@@ -3,8 +3,9 @@
 
 Workloads on the default model (SmolLM2-135M-Instruct), greedy, as chats with one system prompt:
   rewrite  rewrite a given paragraph with one small edit
-  code     continue a code file (this repository's Tools/make_bench_files.py, its first 70 lines), as
-           a raw completion
+  code     continue a code file (this repository's Tools/make_bench_files.py as of commit db8836e,
+           its first 70 lines, read with git so that later edits of the file do not change the
+           workload), as a raw completion
   quotes   answer with quotes from a long prompt
   free     free text (a story), where drafts rarely hold
 Each round runs `bora run --json --temp 0 -n N` plain, then with `--lookup` (order alternating by
@@ -28,6 +29,9 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SYSTEM = "You are a helpful assistant."
+# The revision whose Tools/make_bench_files.py the code workload continues (the prompt of the
+# published numbers: an edit of that file changed the answer, and with it the kept share, 53% → 79%).
+CODE_REVISION = "db8836e"
 
 PARAGRAPH = ("The harbour was quiet at dawn. Fishermen mended their nets on the quay while gulls circled the boats, "
              "waiting for scraps. An old woman sold bread from a cart by the harbour wall, and the smell of it drifted "
@@ -51,7 +55,11 @@ LONG = "\n\n".join([
 
 def workloads():
     """name → (chat or raw, text)."""
-    code = "".join(open(os.path.join(ROOT, "Tools", "make_bench_files.py")).readlines()[:70])
+    source = subprocess.run(["git", "-C", ROOT, "show", f"{CODE_REVISION}:Tools/make_bench_files.py"],
+                            capture_output=True, text=True)
+    if source.returncode != 0:
+        sys.exit(f"the code workload reads Tools/make_bench_files.py at {CODE_REVISION} with git: {source.stderr.strip()}")
+    code = "".join(source.stdout.splitlines(keepends=True)[:70])
     return {
         "rewrite": ("chat", f"Rewrite the following paragraph, replacing the word 'harbour' with 'port' everywhere. "
                             f"Change nothing else.\n\n{PARAGRAPH}"),

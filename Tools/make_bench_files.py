@@ -16,7 +16,9 @@ unless --keep-f16. Files are generated on demand and never committed (the 7B one
 """
 import argparse
 import glob
+import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -73,6 +75,12 @@ def main():
     parser.add_argument("--out", help="output folder (default CACHE/bench)")
     parser.add_argument("--keep-f16", action="store_true")
     args = parser.parse_args()
+    # What the run needs, checked before a build of several minutes rather than after it.
+    missing = [tool for tool in ("cmake", "c++") if shutil.which(tool) is None]
+    if importlib.util.find_spec("gguf") is None or importlib.util.find_spec("numpy") is None:
+        missing.append("the gguf and numpy Python packages (pip install gguf numpy)")
+    if missing:
+        sys.exit("make_bench_files.py needs " + ", ".join(missing))
     cache = cache_dir()
     out = args.out or os.path.join(cache, "bench")
     os.makedirs(out, exist_ok=True)
