@@ -92,12 +92,16 @@ struct PromptLookup {
 /// the rare probe.
 struct DraftSchedule {
     let maximum: Int
+    /// One kind of draft's decayed counts and pause.
+    private struct Kind {
+        var tried = 0.0
+        var kept = 0.0
+        var pause = 0
+        var pauseLength = 8
+        var probing = false
+    }
     /// Per kind of draft (index: the lookup's match length; 0 for a draft model).
-    private var tried: [Double]
-    private var keptCount: [Double]
-    private var pause: [Int]
-    private var pauseLength: [Int]
-    private var probing: [Bool]
+    private var kinds: [Kind]
     /// The kind of the draft `next` sized last, which `record` updates.
     private var current = 0
     /// Decayed mean seconds of a step of `index` rows (0 where not measured).
@@ -108,15 +112,11 @@ struct DraftSchedule {
     init(maximum: Int, kinds: Int = 1) {
         self.maximum = maximum
         stepSeconds = [Double](repeating: 0, count: maximum + 2)
-        tried = [Double](repeating: 0, count: max(1, kinds))
-        keptCount = tried
-        pause = [Int](repeating: 0, count: max(1, kinds))
-        pauseLength = [Int](repeating: 8, count: max(1, kinds))
-        probing = [Bool](repeating: false, count: max(1, kinds))
+        self.kinds = [Kind](repeating: Kind(), count: max(1, kinds))
     }
 
     /// The estimated chance that a drafted position of this kind is kept.
-    func acceptance(kind: Int = 0) -> Double { (keptCount[kind] + 1) / (tried[kind] + 2) }
+    func acceptance(kind: Int = 0) -> Double { (kinds[kind].kept + 1) / (kinds[kind].tried + 2) }
 
     /// The cost of a step of `rows` rows relative to a decode step.
     func cost(rows: Int) -> Double {
@@ -128,9 +128,9 @@ struct DraftSchedule {
     /// occurrence of the kind's pause.
     mutating func next(kind: Int = 0) -> Int {
         current = kind
-        if pause[kind] > 0 {
-            pause[kind] -= 1
-            if pause[kind] == 0 { probing[kind] = true }
+        if kinds[kind].pause > 0 {
+            kinds[kind].pause -= 1
+            if kinds[kind].pause == 0 { kinds[kind].probing = true }
             return 0
         }
         let a = acceptance(kind: kind)
@@ -141,10 +141,10 @@ struct DraftSchedule {
             let value = gain / cost(rows: k + 1)
             if value > bestValue { (best, bestValue) = (k, value) }
         }
-        if probing[kind] { return max(best, min(2, maximum)) }
+        if kinds[kind].probing { return max(best, min(2, maximum)) }
         if best == 0 {
-            pause[kind] = pauseLength[kind]
-            pauseLength[kind] = min(256, pauseLength[kind] * 2)
+            kinds[kind].pause = kinds[kind].pauseLength
+            kinds[kind].pauseLength = min(256, kinds[kind].pauseLength * 2)
         }
         return best
     }
@@ -153,12 +153,11 @@ struct DraftSchedule {
     /// `kept`: positions up to the first one not kept were tried.
     mutating func record(drafted: Int, kept: Int) {
         guard drafted > 0 else { return }
-        let kind = current
-        tried[kind] = Self.decay * tried[kind] + Double(kept + (kept < drafted ? 1 : 0))
-        keptCount[kind] = Self.decay * keptCount[kind] + Double(kept)
-        if probing[kind] {
-            probing[kind] = false
-            if kept > 0 { pauseLength[kind] = 8 }
+        kinds[current].tried = Self.decay * kinds[current].tried + Double(kept + (kept < drafted ? 1 : 0))
+        kinds[current].kept = Self.decay * kinds[current].kept + Double(kept)
+        if kinds[current].probing {
+            kinds[current].probing = false
+            if kept > 0 { kinds[current].pauseLength = 8 }
         }
     }
 
