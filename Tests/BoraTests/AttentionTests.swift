@@ -48,7 +48,7 @@ import Testing
         /// Evaluates positions `chunk` with the cache holding every position before it.
         func attend(_ chunk: Range<Int>, window: AttentionWindow, threads: Int) -> [Float] {
             let attention = Attention(headCount: AttentionTests.heads, kvHeadCount: AttentionTests.kvHeads, headDim: AttentionTests.headDim,
-                                      window: window, maximumKeys: length, threads: threads)
+                                      window: window, maximumKeys: length, maximumRows: length, threads: threads)
             return AttentionTests.attend(chunk, queries: queries, keys: keys, values: values, cache: cache,
                                          attention: attention, pool: try! ThreadPool(threads: threads))
         }
@@ -169,7 +169,7 @@ import Testing
             for type in [KVCacheType.f32, .f16] {
                 let cache = try caches(type)
                 let attention = Attention(headCount: Self.heads, kvHeadCount: Self.kvHeads, headDim: hd, window: window,
-                                          maximumKeys: windowSize ?? length, threads: 2)
+                                          maximumKeys: windowSize ?? length, maximumRows: length, threads: 2)
                 let out = Self.attend(chunk, queries: queries, keys: keys, values: values, cache: cache, attention: attention, pool: pool)
                 outputs.append(out)
             }

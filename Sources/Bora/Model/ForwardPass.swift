@@ -57,7 +57,8 @@ package final class ForwardPass {
         let c = model.config
         guard capacity >= 1 else { throw .invalidArgument("a step must hold at least one token, got \(capacity)") }
         // The step's activation buffers (ForwardBuffers, Activations), about two of each row.
-        let rowFloats = 2 * c.embeddingDim + 2 * c.queryDim + 2 * c.kvDim + c.headDim
+        // The step's buffers, and attention's copy of the keys and values by head.
+        let rowFloats = 2 * c.embeddingDim + 2 * c.queryDim + 4 * c.kvDim + c.headDim
         try MemoryBudget.require(capacity, rowFloats, 2 * MemoryLayout<Float>.size, for: "the activations of a \(capacity)-token chunk")
         self.model = model
         self.capacity = capacity
@@ -71,7 +72,8 @@ package final class ForwardPass {
         workspace = Workspace(threadCount: self.pool.threadCount, floatsPerThread: max(c.embeddingDim, c.feedForwardDim, c.queryDim))
         rope = RoPE(headDim: c.headDim, theta: c.ropeTheta, style: c.ropeStyle)
         attention = Attention(headCount: c.headCount, kvHeadCount: c.kvHeadCount, headDim: c.headDim, window: window,
-                              maximumKeys: maximumKeys, maximumSegments: self.maximumPieces, threads: self.pool.threadCount)
+                              maximumKeys: maximumKeys, maximumRows: capacity, maximumSegments: self.maximumPieces,
+                              threads: self.pool.threadCount)
         segments.reserveCapacity(self.maximumPieces)
         logitPieces = .allocate(capacity: capacity)
         logitOffsets = .allocate(capacity: capacity)
