@@ -340,7 +340,8 @@ final class Attention: ParallelJob {
                 tileStart += Self.keyTile
                 continue
             }
-            // A tile across the cache's end and the chunk, or across the rolling buffer's wrap.
+            // A tile across the cache's end and the chunk or the rolling buffer's wrap, or an F16 one
+            // where the instruction set has no F16 tile: gathered in F32.
             for p in first..<(tileStart + n) {
                 let j = p - tileStart
                 if p < start {
