@@ -40,15 +40,43 @@ INLINE void load_pair(const int type, const uint8_t *q, const int v, const int h
         *odd = _mm256_xor_si256(LOAD(128 * v + 64), flip);
         return;
     }
-    if (type == BORA_Q2_K || type == BORA_Q3_K) {
+    if (type == BORA_Q2_K) {
         const __m256i three = _mm256_set1_epi8(3);
         *even = _mm256_and_si256(shift_bits(LOAD(0), -2 * v), three);
         *odd = _mm256_and_si256(shift_bits(LOAD(64), -2 * v), three);
-        if (type == BORA_Q3_K) {
-            const __m256i hb = LOAD(128), four = _mm256_set1_epi8(4);
-            *even = _mm256_or_si256(*even, _mm256_and_si256(shift_bits(hb, 2 - 2 * v), four));
-            *odd = _mm256_or_si256(*odd, _mm256_and_si256(shift_bits(hb, 1 - 2 * v), four));
+        return;
+    }
+    if (type == BORA_Q3_K) {
+        // Pairs 0–2: whole codes in plane v; pair 3: bit p of each code in bits 3 and 7 of plane p.
+        const __m256i seven = _mm256_set1_epi8(7);
+        if (v < 3) {
+            const __m256i p = LOAD(64 * v);
+            *even = _mm256_and_si256(p, seven);
+            *odd = _mm256_and_si256(_mm256_srli_epi16(p, 4), seven);
+            return;
         }
+        const __m256i p0 = LOAD(0), p1 = LOAD(64), p2 = LOAD(128);
+        const __m256i b0 = _mm256_set1_epi8(1), b1 = _mm256_set1_epi8(2), b2 = _mm256_set1_epi8(4);
+        *even = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(p0, 3), b0), _mm256_and_si256(_mm256_srli_epi16(p1, 2), b1)),
+                                _mm256_and_si256(_mm256_srli_epi16(p2, 1), b2));
+        *odd = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(p0, 7), b0), _mm256_and_si256(_mm256_srli_epi16(p1, 6), b1)),
+                               _mm256_and_si256(_mm256_srli_epi16(p2, 5), b2));
+        return;
+    }
+    if (type == BORA_Q6_K) {
+        // Pairs 0–2: whole codes in planes 2v and 2v + 1; pair 3: two bits of each code in bits 6–7
+        // of planes 0–2 (even) and 3–5 (odd).
+        const __m256i six = _mm256_set1_epi8(0x3F);
+        if (v < 3) {
+            *even = _mm256_and_si256(LOAD(128 * v), six);
+            *odd = _mm256_and_si256(LOAD(128 * v + 64), six);
+            return;
+        }
+        const __m256i m0 = _mm256_set1_epi8(0x03), m1 = _mm256_set1_epi8(0x0C), m2 = _mm256_set1_epi8(0x30);
+        *even = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(LOAD(0), 6), m0), _mm256_and_si256(_mm256_srli_epi16(LOAD(64), 4), m1)),
+                                _mm256_and_si256(_mm256_srli_epi16(LOAD(128), 2), m2));
+        *odd = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(LOAD(192), 6), m0), _mm256_and_si256(_mm256_srli_epi16(LOAD(256), 4), m1)),
+                               _mm256_and_si256(_mm256_srli_epi16(LOAD(320), 2), m2));
         return;
     }
     const __m256i raw = LOAD(64 * v), mask = _mm256_set1_epi8(0x0F);
@@ -58,10 +86,6 @@ INLINE void load_pair(const int type, const uint8_t *q, const int v, const int h
         const __m256i hb = LOAD(256), bit = _mm256_set1_epi8(0x10);
         *even = _mm256_or_si256(*even, _mm256_and_si256(shift_bits(hb, 4 - 2 * v), bit));
         *odd = _mm256_or_si256(*odd, _mm256_and_si256(shift_bits(hb, 3 - 2 * v), bit));
-    } else if (type == BORA_Q6_K) {
-        const __m256i bits = _mm256_set1_epi8(0x30);
-        *even = _mm256_or_si256(*even, _mm256_and_si256(shift_bits(LOAD(256), 4 - 2 * v), bits));
-        *odd = _mm256_or_si256(*odd, _mm256_and_si256(shift_bits(LOAD(320), 4 - 2 * v), bits));
     } else if (type == BORA_IQ4_NL || type == BORA_IQ4_XS) {
         const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)bora_iq4_values));
         *even = _mm256_shuffle_epi8(table, *even);

@@ -55,15 +55,39 @@ INLINE void quarter_codes(const int type, const int unsigned_codes, const uint8_
         *odd = veorq_u8(LOAD(128 * v + 64), flip);
         return;
     }
-    if (type == BORA_Q2_K || type == BORA_Q3_K) {
+    if (type == BORA_Q2_K) {
         const uint8x16_t three = vdupq_n_u8(3);
         *even = vandq_u8(shift_bytes(LOAD(0), -2 * v), three);
         *odd = vandq_u8(shift_bytes(LOAD(64), -2 * v), three);
-        if (type == BORA_Q3_K) {
-            const uint8x16_t h = LOAD(128), four = vdupq_n_u8(4);
-            *even = vorrq_u8(*even, vandq_u8(shift_bytes(h, 2 - 2 * v), four));
-            *odd = vorrq_u8(*odd, vandq_u8(shift_bytes(h, 1 - 2 * v), four));
+        return;
+    }
+    if (type == BORA_Q3_K) {
+        // Pairs 0–2: whole codes in plane v; pair 3: bit p of each code in bits 3 and 7 of plane p.
+        const uint8x16_t seven = vdupq_n_u8(7);
+        if (v < 3) {
+            const uint8x16_t p = LOAD(64 * v);
+            *even = vandq_u8(p, seven);
+            *odd = vandq_u8(vshrq_n_u8(p, 4), seven);
+            return;
         }
+        const uint8x16_t p0 = LOAD(0), p1 = LOAD(64), p2 = LOAD(128);
+        *even = vorrq_u8(vorrq_u8(vandq_u8(vshrq_n_u8(p0, 3), vdupq_n_u8(1)), vandq_u8(vshrq_n_u8(p1, 2), vdupq_n_u8(2))),
+                         vandq_u8(vshrq_n_u8(p2, 1), vdupq_n_u8(4)));
+        *odd = vorrq_u8(vorrq_u8(vshrq_n_u8(p0, 7), vandq_u8(vshrq_n_u8(p1, 6), vdupq_n_u8(2))), vandq_u8(vshrq_n_u8(p2, 5), vdupq_n_u8(4)));
+        return;
+    }
+    if (type == BORA_Q6_K) {
+        // Pairs 0–2: whole codes in planes 2v and 2v + 1; pair 3: two bits of each code in bits 6–7
+        // of planes 0–2 (even) and 3–5 (odd).
+        const uint8x16_t six = vdupq_n_u8(0x3F);
+        if (v < 3) {
+            *even = vandq_u8(LOAD(128 * v), six);
+            *odd = vandq_u8(LOAD(128 * v + 64), six);
+            return;
+        }
+        const uint8x16_t m1 = vdupq_n_u8(0x0C), m2 = vdupq_n_u8(0x30);
+        *even = vorrq_u8(vorrq_u8(vshrq_n_u8(LOAD(0), 6), vandq_u8(vshrq_n_u8(LOAD(64), 4), m1)), vandq_u8(vshrq_n_u8(LOAD(128), 2), m2));
+        *odd = vorrq_u8(vorrq_u8(vshrq_n_u8(LOAD(192), 6), vandq_u8(vshrq_n_u8(LOAD(256), 4), m1)), vandq_u8(vshrq_n_u8(LOAD(320), 2), m2));
         return;
     }
     const uint8x16_t raw = LOAD(64 * v);
@@ -73,10 +97,6 @@ INLINE void quarter_codes(const int type, const int unsigned_codes, const uint8_
         const uint8x16_t h = LOAD(256), bit = vdupq_n_u8(0x10);
         *even = vorrq_u8(*even, vandq_u8(shift_bytes(h, 4 - 2 * v), bit));
         *odd = vorrq_u8(*odd, vandq_u8(shift_bytes(h, 3 - 2 * v), bit));
-    } else if (type == BORA_Q6_K) {
-        const uint8x16_t bits = vdupq_n_u8(0x30);
-        *even = vorrq_u8(*even, vandq_u8(shift_bytes(LOAD(256), 4 - 2 * v), bits));
-        *odd = vorrq_u8(*odd, vandq_u8(shift_bytes(LOAD(320), 4 - 2 * v), bits));
     } else if (type == BORA_IQ4_NL || type == BORA_IQ4_XS) {
         // The table's values, + 128 when the codes must stay unsigned.
         const uint8x16_t table = vaddq_u8(vreinterpretq_u8_s8(vld1q_s8(bora_iq4_values)), vdupq_n_u8(unsigned_codes ? 0x80 : 0));

@@ -23,15 +23,49 @@ INLINE void load_pair(const int type, const uint8_t *q, const int v, __m512i *ev
         *odd = _mm512_loadu_si512(q + 128 * v + 64);
         return;
     }
-    if (type == BORA_Q2_K || type == BORA_Q3_K) {
+    if (type == BORA_Q2_K) {
         const __m512i three = _mm512_set1_epi8(3);
         *even = _mm512_and_si512(shift_bits(_mm512_loadu_si512(q), -2 * v), three);
         *odd = _mm512_and_si512(shift_bits(_mm512_loadu_si512(q + 64), -2 * v), three);
-        if (type == BORA_Q3_K) {
-            const __m512i h = _mm512_loadu_si512(q + 128), four = _mm512_set1_epi8(4);
-            *even = _mm512_or_si512(*even, _mm512_and_si512(shift_bits(h, 2 - 2 * v), four));
-            *odd = _mm512_or_si512(*odd, _mm512_and_si512(shift_bits(h, 1 - 2 * v), four));
+        return;
+    }
+    if (type == BORA_Q3_K) {
+        // Pairs 0–2: whole codes in plane v; pair 3: bit p of each code in bits 3 and 7 of plane p.
+        // Bits a 16-bit shift brings in from the next byte fall outside every mask.
+        const __m512i seven = _mm512_set1_epi8(7);
+        if (v < 3) {
+            const __m512i p = _mm512_loadu_si512(q + 64 * v);
+            *even = _mm512_and_si512(p, seven);
+            *odd = _mm512_and_si512(_mm512_srli_epi16(p, 4), seven);
+            return;
         }
+        const __m512i p0 = _mm512_loadu_si512(q), p1 = _mm512_loadu_si512(q + 64), p2 = _mm512_loadu_si512(q + 128);
+        const __m512i b0 = _mm512_set1_epi8(1), b1 = _mm512_set1_epi8(2), b2 = _mm512_set1_epi8(4);
+        *even = _mm512_or_si512(_mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(p0, 3), b0), _mm512_and_si512(_mm512_srli_epi16(p1, 2), b1)),
+                                _mm512_and_si512(_mm512_srli_epi16(p2, 1), b2));
+        *odd = _mm512_or_si512(_mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(p0, 7), b0), _mm512_and_si512(_mm512_srli_epi16(p1, 6), b1)),
+                               _mm512_and_si512(_mm512_srli_epi16(p2, 5), b2));
+        return;
+    }
+    if (type == BORA_Q6_K) {
+        // Pairs 0–2: whole codes in planes 2v and 2v + 1; pair 3: two bits of each code in bits 6–7
+        // of planes 0–2 (even) and 3–5 (odd).
+        const __m512i six = _mm512_set1_epi8(0x3F);
+        if (v < 3) {
+            *even = _mm512_and_si512(_mm512_loadu_si512(q + 128 * v), six);
+            *odd = _mm512_and_si512(_mm512_loadu_si512(q + 128 * v + 64), six);
+            return;
+        }
+        const __m512i m0 = _mm512_set1_epi8(0x03), m1 = _mm512_set1_epi8(0x0C), m2 = _mm512_set1_epi8(0x30);
+        __m512i c[2];
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *p = q + 192 * h;
+            c[h] = _mm512_or_si512(_mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(p), 6), m0),
+                                                   _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(p + 64), 4), m1)),
+                                   _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(p + 128), 2), m2));
+        }
+        *even = c[0];
+        *odd = c[1];
         return;
     }
     const __m512i raw = _mm512_loadu_si512(q + 64 * v), mask = _mm512_set1_epi8(0x0F);
@@ -41,10 +75,6 @@ INLINE void load_pair(const int type, const uint8_t *q, const int v, __m512i *ev
         const __m512i h = _mm512_loadu_si512(q + 256), bit = _mm512_set1_epi8(0x10);
         *even = _mm512_or_si512(*even, _mm512_and_si512(shift_bits(h, 4 - 2 * v), bit));
         *odd = _mm512_or_si512(*odd, _mm512_and_si512(shift_bits(h, 3 - 2 * v), bit));
-    } else if (type == BORA_Q6_K) {
-        const __m512i bits = _mm512_set1_epi8(0x30);
-        *even = _mm512_or_si512(*even, _mm512_and_si512(shift_bits(_mm512_loadu_si512(q + 256), 4 - 2 * v), bits));
-        *odd = _mm512_or_si512(*odd, _mm512_and_si512(shift_bits(_mm512_loadu_si512(q + 320), 4 - 2 * v), bits));
     } else if (type == BORA_IQ4_NL || type == BORA_IQ4_XS) {
         // Table values + 128, so they are unsigned like every other code.
         const __m512i table = _mm512_broadcast_i32x4(_mm_add_epi8(_mm_loadu_si128((const __m128i *)bora_iq4_values), _mm_set1_epi8((char)0x80)));
