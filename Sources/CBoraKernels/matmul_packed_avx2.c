@@ -63,6 +63,28 @@ INLINE void load_pair(const int type, const uint8_t *q, const int v, const int h
                                _mm256_and_si256(_mm256_srli_epi16(p2, 5), b2));
         return;
     }
+    if (type == BORA_Q5_0 || type == BORA_Q5_1 || type == BORA_Q5_K) {
+        // Whole codes in planes 0–4 (bits 0–4); the codes of elements 20–23, 24–27 and 28–31 in their
+        // spare bits (pack.c).
+        const __m256i five = _mm256_set1_epi8(0x1F);
+        if (v < 2) {
+            *even = _mm256_and_si256(LOAD(128 * v), five);
+            *odd = _mm256_and_si256(LOAD(128 * v + 64), five);
+            return;
+        }
+        if (v == 2) {
+            *even = _mm256_and_si256(LOAD(256), five);
+            *odd = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(LOAD(0), 5), _mm256_set1_epi8(0x07)),
+                                   _mm256_and_si256(_mm256_srli_epi16(LOAD(64), 2), _mm256_set1_epi8(0x18)));
+            return;
+        }
+        *even = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(LOAD(64), 7), _mm256_set1_epi8(0x01)),
+                                                _mm256_and_si256(_mm256_srli_epi16(LOAD(128), 4), _mm256_set1_epi8(0x0E))),
+                                _mm256_and_si256(_mm256_srli_epi16(LOAD(192), 1), _mm256_set1_epi8(0x10)));
+        *odd = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(LOAD(192), 6), _mm256_set1_epi8(0x03)),
+                               _mm256_and_si256(_mm256_srli_epi16(LOAD(256), 3), _mm256_set1_epi8(0x1C)));
+        return;
+    }
     if (type == BORA_Q6_K) {
         // Pairs 0–2: whole codes in planes 2v and 2v + 1; pair 3: two bits of each code in bits 6–7
         // of planes 0–2 (even) and 3–5 (odd).
@@ -82,11 +104,7 @@ INLINE void load_pair(const int type, const uint8_t *q, const int v, const int h
     const __m256i raw = LOAD(64 * v), mask = _mm256_set1_epi8(0x0F);
     *even = _mm256_and_si256(raw, mask);
     *odd = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
-    if (type == BORA_Q5_0 || type == BORA_Q5_1 || type == BORA_Q5_K) {
-        const __m256i hb = LOAD(256), bit = _mm256_set1_epi8(0x10);
-        *even = _mm256_or_si256(*even, _mm256_and_si256(shift_bits(hb, 4 - 2 * v), bit));
-        *odd = _mm256_or_si256(*odd, _mm256_and_si256(shift_bits(hb, 3 - 2 * v), bit));
-    } else if (type == BORA_IQ4_NL || type == BORA_IQ4_XS) {
+    if (type == BORA_IQ4_NL || type == BORA_IQ4_XS) {
         const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)bora_iq4_values));
         *even = _mm256_shuffle_epi8(table, *even);
         *odd = _mm256_shuffle_epi8(table, *odd);

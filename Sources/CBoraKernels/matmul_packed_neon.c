@@ -76,6 +76,25 @@ INLINE void quarter_codes(const int type, const int unsigned_codes, const uint8_
         *odd = vorrq_u8(vorrq_u8(vshrq_n_u8(p0, 7), vandq_u8(vshrq_n_u8(p1, 6), vdupq_n_u8(2))), vandq_u8(vshrq_n_u8(p2, 5), vdupq_n_u8(4)));
         return;
     }
+    if (type == BORA_Q5_0 || type == BORA_Q5_1 || type == BORA_Q5_K) {
+        // Whole codes in planes 0–4 (bits 0–4); the codes of elements 20–23, 24–27 and 28–31 in their
+        // spare bits (pack.c).
+        const uint8x16_t five = vdupq_n_u8(0x1F);
+        if (v < 2) {
+            *even = vandq_u8(LOAD(128 * v), five);
+            *odd = vandq_u8(LOAD(128 * v + 64), five);
+            return;
+        }
+        if (v == 2) {
+            *even = vandq_u8(LOAD(256), five);
+            *odd = vorrq_u8(vshrq_n_u8(LOAD(0), 5), vandq_u8(vshrq_n_u8(LOAD(64), 2), vdupq_n_u8(0x18)));
+            return;
+        }
+        *even = vorrq_u8(vorrq_u8(vshrq_n_u8(LOAD(64), 7), vandq_u8(vshrq_n_u8(LOAD(128), 4), vdupq_n_u8(0x0E))),
+                         vandq_u8(vshrq_n_u8(LOAD(192), 1), vdupq_n_u8(0x10)));
+        *odd = vorrq_u8(vshrq_n_u8(LOAD(192), 6), vandq_u8(vshrq_n_u8(LOAD(256), 3), vdupq_n_u8(0x1C)));
+        return;
+    }
     if (type == BORA_Q6_K) {
         // Pairs 0–2: whole codes in planes 2v and 2v + 1; pair 3: two bits of each code in bits 6–7
         // of planes 0–2 (even) and 3–5 (odd).
@@ -93,11 +112,7 @@ INLINE void quarter_codes(const int type, const int unsigned_codes, const uint8_
     const uint8x16_t raw = LOAD(64 * v);
     *even = vandq_u8(raw, vdupq_n_u8(0x0F));
     *odd = vshrq_n_u8(raw, 4);
-    if (type == BORA_Q5_0 || type == BORA_Q5_1 || type == BORA_Q5_K) {
-        const uint8x16_t h = LOAD(256), bit = vdupq_n_u8(0x10);
-        *even = vorrq_u8(*even, vandq_u8(shift_bytes(h, 4 - 2 * v), bit));
-        *odd = vorrq_u8(*odd, vandq_u8(shift_bytes(h, 3 - 2 * v), bit));
-    } else if (type == BORA_IQ4_NL || type == BORA_IQ4_XS) {
+    if (type == BORA_IQ4_NL || type == BORA_IQ4_XS) {
         // The table's values, + 128 when the codes must stay unsigned.
         const uint8x16_t table = vaddq_u8(vreinterpretq_u8_s8(vld1q_s8(bora_iq4_values)), vdupq_n_u8(unsigned_codes ? 0x80 : 0));
         *even = vqtbl1q_u8(table, *even);

@@ -47,6 +47,30 @@ INLINE void load_pair(const int type, const uint8_t *q, const int v, __m512i *ev
                                _mm512_and_si512(_mm512_srli_epi16(p2, 5), b2));
         return;
     }
+    if (type == BORA_Q5_0 || type == BORA_Q5_1 || type == BORA_Q5_K) {
+        // Whole codes in planes 0–4 (bits 0–4); the codes of elements 20–23, 24–27 and 28–31 in their
+        // spare bits (pack.c).
+        const __m512i five = _mm512_set1_epi8(0x1F);
+        if (v < 2) {
+            *even = _mm512_and_si512(_mm512_loadu_si512(q + 128 * v), five);
+            *odd = _mm512_and_si512(_mm512_loadu_si512(q + 128 * v + 64), five);
+            return;
+        }
+        const __m512i p0 = _mm512_loadu_si512(q), p1 = _mm512_loadu_si512(q + 64), p2 = _mm512_loadu_si512(q + 128),
+                      p3 = _mm512_loadu_si512(q + 192), p4 = _mm512_loadu_si512(q + 256);
+        if (v == 2) {
+            *even = _mm512_and_si512(p4, five);
+            *odd = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(p0, 5), _mm512_set1_epi8(0x07)),
+                                   _mm512_and_si512(_mm512_srli_epi16(p1, 2), _mm512_set1_epi8(0x18)));
+            return;
+        }
+        *even = _mm512_or_si512(_mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(p1, 7), _mm512_set1_epi8(0x01)),
+                                                _mm512_and_si512(_mm512_srli_epi16(p2, 4), _mm512_set1_epi8(0x0E))),
+                                _mm512_and_si512(_mm512_srli_epi16(p3, 1), _mm512_set1_epi8(0x10)));
+        *odd = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(p3, 6), _mm512_set1_epi8(0x03)),
+                               _mm512_and_si512(_mm512_srli_epi16(p4, 3), _mm512_set1_epi8(0x1C)));
+        return;
+    }
     if (type == BORA_Q6_K) {
         // Pairs 0–2: whole codes in planes 2v and 2v + 1; pair 3: two bits of each code in bits 6–7
         // of planes 0–2 (even) and 3–5 (odd).
@@ -71,11 +95,7 @@ INLINE void load_pair(const int type, const uint8_t *q, const int v, __m512i *ev
     const __m512i raw = _mm512_loadu_si512(q + 64 * v), mask = _mm512_set1_epi8(0x0F);
     *even = _mm512_and_si512(raw, mask);
     *odd = _mm512_and_si512(_mm512_srli_epi16(raw, 4), mask);
-    if (type == BORA_Q5_0 || type == BORA_Q5_1 || type == BORA_Q5_K) {
-        const __m512i h = _mm512_loadu_si512(q + 256), bit = _mm512_set1_epi8(0x10);
-        *even = _mm512_or_si512(*even, _mm512_and_si512(shift_bits(h, 4 - 2 * v), bit));
-        *odd = _mm512_or_si512(*odd, _mm512_and_si512(shift_bits(h, 3 - 2 * v), bit));
-    } else if (type == BORA_IQ4_NL || type == BORA_IQ4_XS) {
+    if (type == BORA_IQ4_NL || type == BORA_IQ4_XS) {
         // Table values + 128, so they are unsigned like every other code.
         const __m512i table = _mm512_broadcast_i32x4(_mm_add_epi8(_mm_loadu_si128((const __m128i *)bora_iq4_values), _mm_set1_epi8((char)0x80)));
         *even = _mm512_shuffle_epi8(table, *even);

@@ -11,7 +11,7 @@
 // the K formats and IQ4_XS, 32 otherwise; a unit is 32 elements of every row): the super-block's
 // scales (packed.h: bora_header_bytes), then each unit's weights as unsigned codes in bit planes:
 //   4-bit codes (Q4_0, Q4_1, Q4_K, IQ4_NL, IQ4_XS): 4 × 64 B of nibbles                    (256 B)
-//   5-bit (Q5_0, Q5_1, Q5_K): the nibbles, then 64 B of fifth bits                        (320 B)
+//   5-bit (Q5_0, Q5_1, Q5_K): 5 × 64 B, plane p holding whole codes: see below           (320 B)
 //   Q6_K: 6 × 64 B, plane p holding whole codes: see below                               (384 B)
 //   Q3_K: 3 × 64 B, plane p holding whole codes: see below                               (192 B)
 //   Q2_K: 2 × 64 B of two-bit codes (even, odd elements)                                  (128 B)
@@ -21,15 +21,21 @@
 // byte holds the bit of element 8v + b at bit 2v and that of 8v + 4 + b at bit 2v + 1; in a plane
 // of two-bit fields (one per parity), the field of element 8v + b (or 8v + 4 + b) at bits 2v..2v+1.
 // The kernels recover a code with one shift and mask per plane. IQ4 codes are the table indices.
-// Q3_K and Q6_K instead keep each code's bits together where they can, so that k-step pairs 0–2
-// cost a mask (Q3_K's "odd" codes a shift too) and only pair 3 gathers its bits from three planes:
+// The 3-, 5- and 6-bit formats instead keep each code's bits together where they can: most codes
+// are whole in a byte of one plane (a mask, for Q3_K's "odd" codes a shift too), and only the codes
+// that fill the planes' spare bits are gathered from two or three planes. Element e (0–31) of row l:
 //   Q3_K: byte 4·l + b of plane p (p < 3) holds the codes of elements 8p + b (bits 0–2) and
 //         8p + 4 + b (bits 4–6), and in bits 3 and 7 bit p of the codes of elements 24 + b and 28 + b.
+//   5-bit: byte 4·l + b of plane p (p < 5) holds the code of element 8·(p/2) + 4·(p%2) + b in bits
+//         0–4; bits 5–7 hold the rest: element 20 + b's code bits 0–2 (plane 0) and 3–4 (plane 1,
+//         bits 5–6); element 24 + b's bit 0 (plane 1, bit 7), bits 1–3 (plane 2) and bit 4 (plane 3,
+//         bit 5); element 28 + b's bits 0–1 (plane 3, bits 6–7) and 2–4 (plane 4).
 //   Q6_K: byte 4·l + b of plane p (p < 6) holds the code of element 8·(p/2) + 4·(p%2) + b (bits 0–5),
 //         and in bits 6–7 bits 2(p%3), 2(p%3) + 1 of the code of element 24 + b (p < 3) or 28 + b.
 // Compiled for AVX-512, a unit's codes then take 21 vector operations instead of 29 (Q3_K, from
-// low-bit planes and a third-bit plane) and 18 instead of 26 (Q6_K, from nibbles and top-bit
-// planes); the results are the same bits. Measured: README, Speed.
+// low-bit planes and a third-bit plane), 19 instead of 27 (5-bit, from nibbles and a fifth-bit plane)
+// and 18 instead of 26 (Q6_K, from nibbles and top-bit planes); the results are the same bits.
+// Measured: README, Speed.
 #include "CBoraKernels.h"
 #include "blocks.h"
 #include "packed.h"
@@ -143,10 +149,23 @@ static void pack_unit(int type, const uint8_t *w, size_t row_bytes, int64_t g, i
                         }
                     }
                     break;
+                case BORA_Q5_0: case BORA_Q5_1: case BORA_Q5_K:
+                    if (v < 2) {
+                        o[128 * v + i] |= (uint8_t)(even & 31);
+                        o[128 * v + 64 + i] |= (uint8_t)(odd & 31);
+                    } else if (v == 2) {
+                        o[256 + i] |= (uint8_t)(even & 31);
+                        o[i] |= (uint8_t)((odd & 7) << 5);
+                        o[64 + i] |= (uint8_t)(((odd >> 3) & 3) << 5);
+                    } else {
+                        o[64 + i] |= (uint8_t)((even & 1) << 7);
+                        o[128 + i] |= (uint8_t)(((even >> 1) & 7) << 5);
+                        o[192 + i] |= (uint8_t)((((even >> 4) & 1) << 5) | ((odd & 3) << 6));
+                        o[256 + i] |= (uint8_t)(((odd >> 2) & 7) << 5);
+                    }
+                    break;
                 default:
                     o[64 * v + i] = (uint8_t)((even & 0xF) | ((odd & 0xF) << 4));
-                    if (type == BORA_Q5_0 || type == BORA_Q5_1 || type == BORA_Q5_K)
-                        o[256 + i] |= (uint8_t)((((even >> 4) & 1) << (2 * v)) | (((odd >> 4) & 1) << (2 * v + 1)));
                 }
             }
 }
