@@ -17,13 +17,12 @@
 //   Q2_K: 2 × 64 B of two-bit codes (even, odd elements)                                  (128 B)
 //   Q8_0: 8 × 64 B, vector s holding elements 4s..4s+3 of each row, + 128 (unsigned)     (512 B)
 // In a 64-byte vector of nibbles, byte 4·l + b (row l) holds element 8v + b ("even") in its low
-// nibble and element 8v + 4 + b ("odd") in its high nibble. In a plane of single bits, the same
-// byte holds the bit of element 8v + b at bit 2v and that of 8v + 4 + b at bit 2v + 1; in a plane
-// of two-bit fields (one per parity), the field of element 8v + b (or 8v + 4 + b) at bits 2v..2v+1.
-// The kernels recover a code with one shift and mask per plane. IQ4 codes are the table indices.
-// The 3-, 5- and 6-bit formats instead keep each code's bits together where they can: most codes
-// are whole in a byte of one plane (a mask, for Q3_K's "odd" codes a shift too), and only the codes
-// that fill the planes' spare bits are gathered from two or three planes. Element e (0–31) of row l:
+// nibble and element 8v + 4 + b ("odd") in its high nibble; in Q2_K's planes of two-bit fields (one
+// per parity), the same byte holds the field of element 8v + b (or 8v + 4 + b) at bits 2v..2v+1.
+// The kernels recover such a code with one shift and mask. IQ4 codes are the table indices.
+// The 3-, 5- and 6-bit formats keep each code's bits together where they can: most codes are whole
+// in a byte of one plane (a mask, for Q3_K's "odd" codes a shift too), and only the codes that fill
+// the planes' spare bits are gathered from two or three planes (elements 0–31 of a unit, row l):
 //   Q3_K: byte 4·l + b of plane p (p < 3) holds the codes of elements 8p + b (bits 0–2) and
 //         8p + 4 + b (bits 4–6), and in bits 3 and 7 bit p of the codes of elements 24 + b and 28 + b.
 //   5-bit: byte 4·l + b of plane p (p < 5) holds the code of element 8·(p/2) + 4·(p%2) + b in bits
