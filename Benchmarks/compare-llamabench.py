@@ -84,9 +84,16 @@ def main():
                 except SystemExit as failure:  # e.g. a format the earlier build cannot read
                     print(f"baseline: {str(failure).splitlines()[-1]}", file=sys.stderr)
             tg = [t for t in info["tests"] if t["name"].startswith("tg") and not t.get("n_depth")]
-            if tg and "memory_bytes_per_second" in info:
+            if tg and tg[0].get("memory_samples"):
+                # The probe read beside each decode sample (builds since 2026-12-07): the share per
+                # sample, on a host whose bandwidth moves within seconds.
+                bytes_ = info["weight_bytes_per_token"]
+                beside = tg[0]["memory_samples"]
+                share = statistics.mean(s * bytes_ / m for s, m in zip(tg[0]["samples"], beside))
+                shares[model].append((tg[0]["mean"] * bytes_, statistics.mean(beside), share))
+            elif tg and "memory_bytes_per_second" in info:
                 decode = tg[0]["mean"] * info["weight_bytes_per_token"]
-                shares[model].append((decode, info["memory_bytes_per_second"]))
+                shares[model].append((decode, info["memory_bytes_per_second"], decode / info["memory_bytes_per_second"]))
             print(f"round {round_ + 1}: {os.path.basename(model)} done", file=sys.stderr)
 
     def fmt(values):
@@ -110,11 +117,12 @@ def main():
     print()
     for model in args.models:
         if shares[model]:
-            decode = statistics.mean(d for d, _ in shares[model])
-            probe = statistics.mean(p for _, p in shares[model])
-            each = ", ".join(f"{100 * d / p:.0f}%" for d, p in shares[model])
+            decode = statistics.mean(d for d, _, _ in shares[model])
+            probe = statistics.mean(p for _, p, _ in shares[model])
+            share = statistics.mean(r for _, _, r in shares[model])
+            each = ", ".join(f"{100 * r:.0f}%" for _, _, r in shares[model])
             print(f"{os.path.basename(model)}: Bora decode streams {decode / 1e9:.1f} GB/s of weights, "
-                  f"{100 * decode / probe:.0f}% of the {probe / 1e9:.1f} GB/s probe (per round: {each})")
+                  f"{100 * share:.0f}% of the probe ({probe / 1e9:.1f} GB/s on average; per round: {each})")
 
 
 if __name__ == "__main__":

@@ -75,19 +75,28 @@ struct BenchCommand: AsyncParsableCommand {
                                        probeMemory: !noMemoryProbe)
         let results = report.tests
         let weightBytes = Double(model.weights.bytesPerToken)
-        let decode = results.first { $0.name.hasPrefix("tg") }.map { $0.mean * weightBytes }
+        let firstDecode = results.first { $0.name.hasPrefix("tg") }
+        let decode = firstDecode.map { $0.mean * weightBytes }
         let memory = report.memoryBytesPerSecond
+        // The share against the probe read beside each sample: comparable on a host whose bandwidth moves.
+        let share = firstDecode?.probeShare(bytesPerToken: weightBytes)
 
         let name = (path as NSString).lastPathComponent
         if json {
             var object: [String: Any] = [
                 "model": name, "file_bytes": model.files.tensors.fileBytes, "weight_bytes_per_token": Int(weightBytes),
                 "threads": report.threadCount, "kernels": kernelChoice.rawValue,
-                "tests": results.map { ["name": $0.name, "mean": $0.mean, "stddev": $0.standardDeviation, "samples": $0.samples,
-                                        "n_prompt": $0.prompt, "n_gen": $0.generated, "n_depth": $0.depth] },
+                "tests": results.map { test -> [String: Any] in
+                    var entry: [String: Any] = ["name": test.name, "mean": test.mean, "stddev": test.standardDeviation,
+                                                "samples": test.samples, "n_prompt": test.prompt, "n_gen": test.generated,
+                                                "n_depth": test.depth]
+                    if let memory = test.memorySamples { entry["memory_samples"] = memory }
+                    return entry
+                },
             ]
             if let decode { object["decode_bytes_per_second"] = decode }
             if let memory { object["memory_bytes_per_second"] = memory }
+            if let share { object["decode_probe_share"] = share }
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
             return
         }
@@ -99,7 +108,11 @@ struct BenchCommand: AsyncParsableCommand {
         }
         if let decode {
             var line = String(format: "decode reads %.2f GB per token: %.1f GB/s", weightBytes / 1e9, decode / 1e9)
-            if let memory { line += String(format: " of %.1f GB/s measured (%.0f%%)", memory / 1e9, 100 * decode / memory) }
+            if let share, let beside = firstDecode?.memorySamples {
+                line += String(format: ", %.0f%% of the probe read beside it (%.1f GB/s)", 100 * share,
+                               beside.reduce(0, +) / Double(beside.count) / 1e9)
+            }
+            if let memory { line += String(format: "; best probe %.1f GB/s (%.0f%%)", memory / 1e9, 100 * decode / memory) }
             print(line)
         } else if let memory {
             print(String(format: "memory bandwidth: %.1f GB/s", memory / 1e9))

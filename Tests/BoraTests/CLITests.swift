@@ -167,6 +167,35 @@ import Testing
         #expect(otherVocabulary.status != 0 && otherVocabulary.stderr.contains("a draft must share the tokenizer"), "\(otherVocabulary.stderr)")
     }
 
+    /// `bora bench --json`: llama-bench's tests, and beside each generation sample the memory probe's
+    /// reading (the mean of the reads just before and after it), from which the decode share comes.
+    @Test func benchReportsTheProbeBesideEachDecodeSample() throws {
+        guard available else { return }
+        let r = try runBora(["bench", "-p", "16", "-n", "4", "-r", "2", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try JSONValue.parse(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        let tests = try #require(json["tests"]?.array)
+        #expect(tests.map { $0["name"]?.string } == ["pp16", "tg4"])
+        #expect(tests[0]["memory_samples"] == nil)
+        let samples = (tests[1]["samples"]?.array ?? []).compactMap { $0.double }
+        let memory = (tests[1]["memory_samples"]?.array ?? []).compactMap { $0.double }
+        #expect(samples.count == 2 && memory.count == 2 && memory.allSatisfy { $0 > 1e8 })
+        let bytes = try #require(json["weight_bytes_per_token"]?.double)
+        let share = try #require(json["decode_probe_share"]?.double)
+        let expected = zip(samples, memory).map { $0 * bytes / $1 }.reduce(0, +) / 2
+        #expect(abs(share - expected) <= 1e-9 * expected && share > 0)
+        #expect((json["memory_bytes_per_second"]?.double ?? 0) > 1e8 && json["decode_bytes_per_second"]?.double != nil)
+
+        let unprobed = try runBora(["bench", "-p", "0", "-n", "4", "-r", "1", "--json", "--no-memory-probe"])
+        #expect(unprobed.status == 0, "\(unprobed.stderr)")
+        let plain = try JSONValue.parse(unprobed.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(plain["tests"]?.array?.first?["memory_samples"] == nil && plain["decode_probe_share"] == nil)
+        #expect(plain["memory_bytes_per_second"] == nil && plain["decode_bytes_per_second"]?.double != nil)
+
+        let noReps = try runBora(["bench", "-p", "16", "-n", "0", "-r", "0"])
+        #expect(noReps.status != 0 && noReps.stderr.contains("-r must be from 1 to 1000"), "\(noReps.stderr)")
+    }
+
     /// `--lookup`: the greedy answer of plain decoding, with the drafts counted in `--json`.
     @Test func lookupThroughTheCLI() throws {
         guard available else { return }

@@ -9,15 +9,27 @@ package enum Benchmark {
         package var generated: Int
         package var depth: Int
         package var samples: [Double]
+        /// Generation tests: the memory probe's bytes/s beside each sample, the mean of one read just
+        /// before and one just after it (nil: not probed, or a prompt test).
+        package var memorySamples: [Double]? = nil
 
         package var mean: Double { Benchmark.statistics(samples).mean }
         package var standardDeviation: Double { Benchmark.statistics(samples).stddev }
+
+        /// The mean over samples of the weight bytes a sample streamed per second over the probe's
+        /// reading beside it (nil without probe readings).
+        package func probeShare(bytesPerToken: Double) -> Double? {
+            guard let memory = memorySamples, memory.count == samples.count, !memory.isEmpty else { return nil }
+            return zip(samples, memory).map { $0 * bytesPerToken / $1 }.reduce(0, +) / Double(memory.count)
+        }
     }
 
     package struct Report: Sendable {
         package var tests: [Test]
         package var threadCount: Int
-        /// The memory-bandwidth probe's bytes/s, in the same run and thread pool (nil: not probed).
+        /// The memory-bandwidth probe's bytes/s, in the same run and thread pool: the best of five
+        /// reads after the tests (nil: not probed). Each generation test also has the reads taken
+        /// beside its samples (`Test.memorySamples`).
         package var memoryBytesPerSecond: Double?
     }
 
@@ -52,6 +64,15 @@ package enum Benchmark {
         let total = depths.count * (prompts.count + generations.count) * (repetitions + 1)
         var done = 0
 
+        // One buffer for the reads beside each generation repetition and the best-of-5 at the end.
+        var probe: MemoryProbe?
+        func memoryProbe() -> MemoryProbe {
+            if let probe { return probe }
+            let made = MemoryProbe(megabytes: 1024, threads: context.pool.threadCount)
+            probe = made
+            return made
+        }
+
         var tests: [Test] = []
         depthLoop: for depth in depths {
             // The depth is evaluated once, untimed, and restored before every repetition (as llama-bench does).
@@ -62,31 +83,48 @@ package enum Benchmark {
                 start = context.snapshot()
             }
             let suffix = depth > 0 ? " @ d\(depth)" : ""
-            func repeated(_ count: Int, _ body: () throws(BoraError) -> Void) throws(BoraError) -> [Double] {
-                var samples: [Double] = []
+            /// Samples in tokens/s and, with a probe, the bandwidth read beside each (one read after
+            /// every run, the warm-up's included, so each sample sits between two reads; untimed).
+            func repeated(_ count: Int, probe: MemoryProbe? = nil,
+                          _ body: () throws(BoraError) -> Void) throws(BoraError) -> (tokens: [Double], memory: [Double]) {
+                var samples: [Double] = [], memory: [Double] = []
+                var before: Double?
                 for rep in 0...repetitions {   // the first run warms the caches and is not counted
                     if shouldStop() { break }
                     if let start { context.restore(start) } else { context.reset() }
                     let began = ContinuousClock.now
                     try body()
-                    if rep > 0 { samples.append(Double(count) / (ContinuousClock.now - began).seconds) }
+                    let seconds = (ContinuousClock.now - began).seconds
+                    if rep > 0 { samples.append(Double(count) / seconds) }
+                    if let probe {
+                        let read = probe.read(pool: context.pool)
+                        if rep > 0, let before { memory.append((before + read) / 2) }
+                        before = read
+                    }
                     done += 1
                     progress(done, total)
                 }
-                return samples
+                return (samples, memory)
             }
             for p in prompts {
-                let samples = try repeated(p) { () throws(BoraError) in try context.evaluateInPlace(Array(tokens[depth..<(depth + p)])) }
+                let samples = try repeated(p) { () throws(BoraError) in try context.evaluateInPlace(Array(tokens[depth..<(depth + p)])) }.tokens
                 if samples.isEmpty { break depthLoop }
                 tests.append(Test(name: "pp\(p)" + suffix, prompt: p, generated: 0, depth: depth, samples: samples))
             }
             for n in generations {
-                let samples = try repeated(n) { () throws(BoraError) in for t in tokens[depth..<(depth + n)] { try context.evaluateInPlace([t]) } }
+                let (samples, memory) = try repeated(n, probe: probeMemory ? memoryProbe() : nil) { () throws(BoraError) in
+                    for t in tokens[depth..<(depth + n)] { try context.evaluateInPlace([t]) }
+                }
                 if samples.isEmpty { break depthLoop }
-                tests.append(Test(name: "tg\(n)" + suffix, prompt: 0, generated: n, depth: depth, samples: samples))
+                tests.append(Test(name: "tg\(n)" + suffix, prompt: 0, generated: n, depth: depth, samples: samples,
+                                  memorySamples: memory.count == samples.count ? memory : nil))
             }
         }
-        let memory = probeMemory && !shouldStop() ? MemoryBandwidth.measure(pool: context.pool) : nil
+        var memory: Double?
+        if probeMemory && !shouldStop() {
+            let probe = memoryProbe()
+            memory = (0..<5).map { _ in probe.read(pool: context.pool) }.max()
+        }
         return Report(tests: tests, threadCount: context.pool.threadCount, memoryBytesPerSecond: memory)
     }
 }

@@ -4,24 +4,48 @@ import CBoraKernels
 public enum MemoryBandwidth {
     /// Best of `repetitions` reads of a `megabytes` buffer (much larger than the caches), in bytes/s.
     public static func measure(pool: ThreadPool, megabytes: Int = 1024, repetitions: Int = 5) -> Double {
-        let bytes = megabytes << 20
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
-        defer { buffer.deallocate() }
-        buffer.initializeMemory(as: UInt8.self, repeating: 1, count: bytes)
-        let parts = pool.threadCount
-        let part = bytes / parts / 128 * 128
+        let probe = MemoryProbe(megabytes: megabytes, threads: pool.threadCount)
         var best = 0.0
-        var checksum: UInt64 = 0
-        let sums = UnsafeMutablePointer<UInt64>.allocate(capacity: parts)
-        defer { sums.deallocate() }
-        for _ in 0..<repetitions {
-            let start = ContinuousClock.now
-            pool.run { thread in sums[thread] = bora_read_bytes(buffer + thread * part, part) }
-            let seconds = start.secondsElapsed
-            for t in 0..<parts { checksum &+= sums[t] }
-            best = max(best, Double(part * parts) / seconds)
-        }
-        precondition(checksum != 0)
+        for _ in 0..<repetitions { best = max(best, probe.read(pool: pool)) }
         return best
+    }
+}
+
+/// A buffer much larger than the caches, read once per call on the pool's threads: the bandwidth
+/// a streaming read gets at that moment. On a host whose bandwidth moves within seconds, a decode
+/// measurement is only comparable with reads taken beside it (`Benchmark` reads one after each
+/// repetition of a generation test), not with a best-of-N probe taken minutes apart.
+final class MemoryProbe {
+    private let buffer: UnsafeMutableRawPointer
+    private let part: Int
+    private let parts: Int
+    private let sums: UnsafeMutablePointer<UInt64>
+
+    init(megabytes: Int, threads: Int) {
+        let bytes = megabytes << 20
+        parts = max(1, threads)
+        part = bytes / parts / 128 * 128
+        buffer = .allocate(byteCount: bytes, alignment: 4096)
+        buffer.initializeMemory(as: UInt8.self, repeating: 1, count: bytes)
+        sums = .allocate(capacity: parts)
+    }
+
+    deinit {
+        buffer.deallocate()
+        sums.deallocate()
+    }
+
+    /// One read of the whole buffer, in bytes/s.
+    func read(pool: ThreadPool) -> Double {
+        precondition(pool.threadCount <= parts, "a probe made for \(parts) threads")
+        let (buffer, part, sums) = (buffer, part, sums)
+        let start = ContinuousClock.now
+        pool.run { thread in sums[thread] = bora_read_bytes(buffer + thread * part, part) }
+        let seconds = start.secondsElapsed
+        var checksum: UInt64 = 0
+        for t in 0..<pool.threadCount { checksum &+= sums[t] }
+        // Every byte is 1: a zero sum would mean the read did not happen.
+        precondition(checksum != 0)
+        return Double(part * pool.threadCount) / seconds
     }
 }
