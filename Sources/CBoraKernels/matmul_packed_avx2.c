@@ -46,61 +46,51 @@ INLINE void load_pair(const int type, const uint8_t *q, const int v, const int h
         *odd = _mm256_and_si256(shift_bits(LOAD(64), -2 * v), three);
         return;
     }
+    // The 3-, 5- and 6-bit formats (pack.c): whole codes under a mask, the rest gathered from the
+    // spare bits of two or three planes. BITS(offset, s, mask): the plane's bits selected by `mask`
+    // after a right shift by s (16-bit lanes: what comes in from the next byte falls outside every mask).
+#define BITS(offset, s, mask) _mm256_and_si256(_mm256_srli_epi16(LOAD(offset), s), _mm256_set1_epi8(mask))
+#define OR3(a, b, c) _mm256_or_si256(_mm256_or_si256(a, b), c)
     if (type == BORA_Q3_K) {
         // Pairs 0–2: whole codes in plane v; pair 3: bit p of each code in bits 3 and 7 of plane p.
-        const __m256i seven = _mm256_set1_epi8(7);
         if (v < 3) {
-            const __m256i p = LOAD(64 * v);
-            *even = _mm256_and_si256(p, seven);
-            *odd = _mm256_and_si256(_mm256_srli_epi16(p, 4), seven);
-            return;
+            *even = BITS(64 * v, 0, 0x07);
+            *odd = BITS(64 * v, 4, 0x07);
+        } else {
+            *even = OR3(BITS(0, 3, 0x01), BITS(64, 2, 0x02), BITS(128, 1, 0x04));
+            *odd = OR3(BITS(0, 7, 0x01), BITS(64, 6, 0x02), BITS(128, 5, 0x04));
         }
-        const __m256i p0 = LOAD(0), p1 = LOAD(64), p2 = LOAD(128);
-        const __m256i b0 = _mm256_set1_epi8(1), b1 = _mm256_set1_epi8(2), b2 = _mm256_set1_epi8(4);
-        *even = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(p0, 3), b0), _mm256_and_si256(_mm256_srli_epi16(p1, 2), b1)),
-                                _mm256_and_si256(_mm256_srli_epi16(p2, 1), b2));
-        *odd = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(p0, 7), b0), _mm256_and_si256(_mm256_srli_epi16(p1, 6), b1)),
-                               _mm256_and_si256(_mm256_srli_epi16(p2, 5), b2));
         return;
     }
     if (type == BORA_Q5_0 || type == BORA_Q5_1 || type == BORA_Q5_K) {
-        // Whole codes in planes 0–4 (bits 0–4); the codes of elements 20–23, 24–27 and 28–31 in their
-        // spare bits (pack.c).
-        const __m256i five = _mm256_set1_epi8(0x1F);
+        // Whole codes in planes 0–4 (bits 0–4); the codes of elements 20–23, 24–27 and 28–31 in
+        // their spare bits.
         if (v < 2) {
-            *even = _mm256_and_si256(LOAD(128 * v), five);
-            *odd = _mm256_and_si256(LOAD(128 * v + 64), five);
-            return;
+            *even = BITS(128 * v, 0, 0x1F);
+            *odd = BITS(128 * v + 64, 0, 0x1F);
+        } else if (v == 2) {
+            *even = BITS(256, 0, 0x1F);
+            *odd = _mm256_or_si256(BITS(0, 5, 0x07), BITS(64, 2, 0x18));
+        } else {
+            *even = OR3(BITS(64, 7, 0x01), BITS(128, 4, 0x0E), BITS(192, 1, 0x10));
+            *odd = _mm256_or_si256(BITS(192, 6, 0x03), BITS(256, 3, 0x1C));
         }
-        if (v == 2) {
-            *even = _mm256_and_si256(LOAD(256), five);
-            *odd = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(LOAD(0), 5), _mm256_set1_epi8(0x07)),
-                                   _mm256_and_si256(_mm256_srli_epi16(LOAD(64), 2), _mm256_set1_epi8(0x18)));
-            return;
-        }
-        *even = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(LOAD(64), 7), _mm256_set1_epi8(0x01)),
-                                                _mm256_and_si256(_mm256_srli_epi16(LOAD(128), 4), _mm256_set1_epi8(0x0E))),
-                                _mm256_and_si256(_mm256_srli_epi16(LOAD(192), 1), _mm256_set1_epi8(0x10)));
-        *odd = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(LOAD(192), 6), _mm256_set1_epi8(0x03)),
-                               _mm256_and_si256(_mm256_srli_epi16(LOAD(256), 3), _mm256_set1_epi8(0x1C)));
         return;
     }
     if (type == BORA_Q6_K) {
         // Pairs 0–2: whole codes in planes 2v and 2v + 1; pair 3: two bits of each code in bits 6–7
         // of planes 0–2 (even) and 3–5 (odd).
-        const __m256i six = _mm256_set1_epi8(0x3F);
         if (v < 3) {
-            *even = _mm256_and_si256(LOAD(128 * v), six);
-            *odd = _mm256_and_si256(LOAD(128 * v + 64), six);
-            return;
+            *even = BITS(128 * v, 0, 0x3F);
+            *odd = BITS(128 * v + 64, 0, 0x3F);
+        } else {
+            *even = OR3(BITS(0, 6, 0x03), BITS(64, 4, 0x0C), BITS(128, 2, 0x30));
+            *odd = OR3(BITS(192, 6, 0x03), BITS(256, 4, 0x0C), BITS(320, 2, 0x30));
         }
-        const __m256i m0 = _mm256_set1_epi8(0x03), m1 = _mm256_set1_epi8(0x0C), m2 = _mm256_set1_epi8(0x30);
-        *even = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(LOAD(0), 6), m0), _mm256_and_si256(_mm256_srli_epi16(LOAD(64), 4), m1)),
-                                _mm256_and_si256(_mm256_srli_epi16(LOAD(128), 2), m2));
-        *odd = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(LOAD(192), 6), m0), _mm256_and_si256(_mm256_srli_epi16(LOAD(256), 4), m1)),
-                               _mm256_and_si256(_mm256_srli_epi16(LOAD(320), 2), m2));
         return;
     }
+#undef OR3
+#undef BITS
     const __m256i raw = LOAD(64 * v), mask = _mm256_set1_epi8(0x0F);
     *even = _mm256_and_si256(raw, mask);
     *odd = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);

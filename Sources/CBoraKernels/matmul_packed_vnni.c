@@ -16,6 +16,13 @@ INLINE __m512i shift_bits(__m512i x, const int s) {
     return s > 0 ? _mm512_slli_epi16(x, s) : s < 0 ? _mm512_srli_epi16(x, -s) : x;
 }
 
+/// The bits of a 64-byte plane selected by `mask` after a right shift by `s` (in 16-bit lanes).
+INLINE __m512i plane_bits(const uint8_t *plane, const int s, const int mask) {
+    return _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(plane), s), _mm512_set1_epi8((char)mask));
+}
+
+INLINE __m512i or3(__m512i a, __m512i b, __m512i c) { return _mm512_or_si512(_mm512_or_si512(a, b), c); }
+
 /// The unsigned weight codes of k-steps 2v and 2v+1 (4 elements each) of the 16 rows (pack.c).
 INLINE void load_pair(const int type, const uint8_t *q, const int v, __m512i *even, __m512i *odd) {
     if (type == BORA_Q8_0) {
@@ -29,67 +36,45 @@ INLINE void load_pair(const int type, const uint8_t *q, const int v, __m512i *ev
         *odd = _mm512_and_si512(shift_bits(_mm512_loadu_si512(q + 64), -2 * v), three);
         return;
     }
+    // The 3-, 5- and 6-bit formats (pack.c): whole codes under a mask, the rest gathered from the
+    // spare bits of two or three planes. Bits a 16-bit shift brings in from the next byte fall
+    // outside every mask.
     if (type == BORA_Q3_K) {
         // Pairs 0–2: whole codes in plane v; pair 3: bit p of each code in bits 3 and 7 of plane p.
-        // Bits a 16-bit shift brings in from the next byte fall outside every mask.
-        const __m512i seven = _mm512_set1_epi8(7);
         if (v < 3) {
-            const __m512i p = _mm512_loadu_si512(q + 64 * v);
-            *even = _mm512_and_si512(p, seven);
-            *odd = _mm512_and_si512(_mm512_srli_epi16(p, 4), seven);
-            return;
+            *even = plane_bits(q + 64 * v, 0, 0x07);
+            *odd = plane_bits(q + 64 * v, 4, 0x07);
+        } else {
+            *even = or3(plane_bits(q, 3, 0x01), plane_bits(q + 64, 2, 0x02), plane_bits(q + 128, 1, 0x04));
+            *odd = or3(plane_bits(q, 7, 0x01), plane_bits(q + 64, 6, 0x02), plane_bits(q + 128, 5, 0x04));
         }
-        const __m512i p0 = _mm512_loadu_si512(q), p1 = _mm512_loadu_si512(q + 64), p2 = _mm512_loadu_si512(q + 128);
-        const __m512i b0 = _mm512_set1_epi8(1), b1 = _mm512_set1_epi8(2), b2 = _mm512_set1_epi8(4);
-        *even = _mm512_or_si512(_mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(p0, 3), b0), _mm512_and_si512(_mm512_srli_epi16(p1, 2), b1)),
-                                _mm512_and_si512(_mm512_srli_epi16(p2, 1), b2));
-        *odd = _mm512_or_si512(_mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(p0, 7), b0), _mm512_and_si512(_mm512_srli_epi16(p1, 6), b1)),
-                               _mm512_and_si512(_mm512_srli_epi16(p2, 5), b2));
         return;
     }
     if (type == BORA_Q5_0 || type == BORA_Q5_1 || type == BORA_Q5_K) {
-        // Whole codes in planes 0–4 (bits 0–4); the codes of elements 20–23, 24–27 and 28–31 in their
-        // spare bits (pack.c).
-        const __m512i five = _mm512_set1_epi8(0x1F);
+        // Whole codes in planes 0–4 (bits 0–4); the codes of elements 20–23, 24–27 and 28–31 in
+        // their spare bits.
         if (v < 2) {
-            *even = _mm512_and_si512(_mm512_loadu_si512(q + 128 * v), five);
-            *odd = _mm512_and_si512(_mm512_loadu_si512(q + 128 * v + 64), five);
-            return;
+            *even = plane_bits(q + 128 * v, 0, 0x1F);
+            *odd = plane_bits(q + 128 * v + 64, 0, 0x1F);
+        } else if (v == 2) {
+            *even = plane_bits(q + 256, 0, 0x1F);
+            *odd = _mm512_or_si512(plane_bits(q, 5, 0x07), plane_bits(q + 64, 2, 0x18));
+        } else {
+            *even = or3(plane_bits(q + 64, 7, 0x01), plane_bits(q + 128, 4, 0x0E), plane_bits(q + 192, 1, 0x10));
+            *odd = _mm512_or_si512(plane_bits(q + 192, 6, 0x03), plane_bits(q + 256, 3, 0x1C));
         }
-        const __m512i p0 = _mm512_loadu_si512(q), p1 = _mm512_loadu_si512(q + 64), p2 = _mm512_loadu_si512(q + 128),
-                      p3 = _mm512_loadu_si512(q + 192), p4 = _mm512_loadu_si512(q + 256);
-        if (v == 2) {
-            *even = _mm512_and_si512(p4, five);
-            *odd = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(p0, 5), _mm512_set1_epi8(0x07)),
-                                   _mm512_and_si512(_mm512_srli_epi16(p1, 2), _mm512_set1_epi8(0x18)));
-            return;
-        }
-        *even = _mm512_or_si512(_mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(p1, 7), _mm512_set1_epi8(0x01)),
-                                                _mm512_and_si512(_mm512_srli_epi16(p2, 4), _mm512_set1_epi8(0x0E))),
-                                _mm512_and_si512(_mm512_srli_epi16(p3, 1), _mm512_set1_epi8(0x10)));
-        *odd = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(p3, 6), _mm512_set1_epi8(0x03)),
-                               _mm512_and_si512(_mm512_srli_epi16(p4, 3), _mm512_set1_epi8(0x1C)));
         return;
     }
     if (type == BORA_Q6_K) {
         // Pairs 0–2: whole codes in planes 2v and 2v + 1; pair 3: two bits of each code in bits 6–7
         // of planes 0–2 (even) and 3–5 (odd).
-        const __m512i six = _mm512_set1_epi8(0x3F);
         if (v < 3) {
-            *even = _mm512_and_si512(_mm512_loadu_si512(q + 128 * v), six);
-            *odd = _mm512_and_si512(_mm512_loadu_si512(q + 128 * v + 64), six);
-            return;
+            *even = plane_bits(q + 128 * v, 0, 0x3F);
+            *odd = plane_bits(q + 128 * v + 64, 0, 0x3F);
+        } else {
+            *even = or3(plane_bits(q, 6, 0x03), plane_bits(q + 64, 4, 0x0C), plane_bits(q + 128, 2, 0x30));
+            *odd = or3(plane_bits(q + 192, 6, 0x03), plane_bits(q + 256, 4, 0x0C), plane_bits(q + 320, 2, 0x30));
         }
-        const __m512i m0 = _mm512_set1_epi8(0x03), m1 = _mm512_set1_epi8(0x0C), m2 = _mm512_set1_epi8(0x30);
-        __m512i c[2];
-        for (int h = 0; h < 2; h++) {
-            const uint8_t *p = q + 192 * h;
-            c[h] = _mm512_or_si512(_mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(p), 6), m0),
-                                                   _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(p + 64), 4), m1)),
-                                   _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(p + 128), 2), m2));
-        }
-        *even = c[0];
-        *odd = c[1];
         return;
     }
     const __m512i raw = _mm512_loadu_si512(q + 64 * v), mask = _mm512_set1_epi8(0x0F);

@@ -120,11 +120,7 @@ package enum Benchmark {
                                   memorySamples: memory.count == samples.count ? memory : nil))
             }
         }
-        var memory: Double?
-        if probeMemory && !shouldStop() {
-            let probe = memoryProbe()
-            memory = (0..<5).map { _ in probe.read(pool: context.pool) }.max()
-        }
+        let memory = probeMemory && !shouldStop() ? memoryProbe().best(of: 5, pool: context.pool) : nil
         return Report(tests: tests, threadCount: context.pool.threadCount, memoryBytesPerSecond: memory)
     }
 }

@@ -4,10 +4,7 @@ import CBoraKernels
 public enum MemoryBandwidth {
     /// Best of `repetitions` reads of a `megabytes` buffer (much larger than the caches), in bytes/s.
     public static func measure(pool: ThreadPool, megabytes: Int = 1024, repetitions: Int = 5) -> Double {
-        let probe = MemoryProbe(megabytes: megabytes, threads: pool.threadCount)
-        var best = 0.0
-        for _ in 0..<repetitions { best = max(best, probe.read(pool: pool)) }
-        return best
+        MemoryProbe(megabytes: megabytes, threads: pool.threadCount).best(of: repetitions, pool: pool)
     }
 }
 
@@ -33,6 +30,11 @@ final class MemoryProbe {
     deinit {
         buffer.deallocate()
         sums.deallocate()
+    }
+
+    /// The fastest of `reads` reads, in bytes/s.
+    func best(of reads: Int, pool: ThreadPool) -> Double {
+        (0..<max(1, reads)).map { _ in read(pool: pool) }.max()!
     }
 
     /// One read of the whole buffer, in bytes/s.
