@@ -103,7 +103,7 @@ struct CompareCommand: ParsableCommand {
                 failed.append(path)
                 continue
             }
-            if entry.speed?.decode != nil, !Interruption.requested { entry.speed?.memoryBytesPerSecond = MemoryBandwidth.measure(pool: pool) }
+            if entry.speed?.decode != nil, !Interruption.requested { entry.speed?.memoryBytesPerSecond = try MemoryBandwidth.measure(pool: pool) }
             entries.append(entry)
         }
         let comparison = ComparisonReport(entries: entries, threads: threads)

@@ -127,10 +127,11 @@ import Testing
         let cols = dtype.blockSize == 256 ? 512 : 96
         let pool = try ThreadPool(threads: 2)
         let workspace = Workspace(threadCount: 2, floatsPerThread: cols)
+        let arena = PackedArena()
         for (rows, batch) in [(37, 1), (48, 1), (53, 7), (37, 131), (16, 2), (9, 3)] {
             let bytes = Self.randomWeights(dtype, rows: rows, cols: cols, rng: &rng)
             var w = try Self.matrix(dtype, bytes, rows: rows, cols: cols, name: "packed-\(dtype.rawValue)-\(rows)-\(batch)")
-            let repacked = w.repackIfSupported()
+            let repacked = try w.repackIfSupported(into: arena)
             #expect(repacked == (bora_packed_supported(dtype.kernelCode, Int64(cols)) != 0 && rows >= 16))
             let wf = Self.dequantized(dtype, bytes, rows: rows, cols: cols)
             let x = (0..<(batch * cols)).map { _ in rng.float() * 2 }
@@ -195,16 +196,37 @@ import Testing
     /// Repacked F16 and BF16 weights through `MatMul.multiply` and each instruction set's kernel:
     /// exact against F32 products (BF16 dot products: against the activations rounded to BF16), and
     /// a row's outputs are bit-identical whether it is multiplied alone (decode) or in a batch.
+    /// Packed matrices lie end to end in shared 2 MB-aligned slabs, each on a 64-byte boundary; a
+    /// request larger than a slab gets one of its own; the bytes outlive the arena.
+    @Test func packedArenaSharesSlabs() throws {
+        var arena: PackedArena? = PackedArena()
+        let (first, a) = try arena!.allocate(1000, for: "a")
+        let (second, b) = try arena!.allocate(3000, for: "b")
+        #expect(first === second)
+        #expect(Int(bitPattern: first.base) % HugePageBuffer.pageSize == 0)
+        #expect(a == first.base && b == first.base + 1024)
+        let (large, c) = try arena!.allocate(PackedArena.slabSize + 1, for: "c")
+        #expect(large !== first && c == large.base && large.size >= PackedArena.slabSize + 1 && large.size % HugePageBuffer.pageSize == 0)
+        // The next request does not fit the large slab's tail (under 2 MB): a new slab.
+        let (next, _) = try arena!.allocate(HugePageBuffer.pageSize, for: "d")
+        #expect(next !== large && next !== first)
+        arena = nil
+        b.storeBytes(of: 0xABCD_EF01, as: UInt32.self)
+        #expect(b.load(as: UInt32.self) == 0xABCD_EF01)
+        #expect(second.size == PackedArena.slabSize)
+    }
+
     @Test(arguments: [DType.f16, .bf16])
     func repackedFloatMatmulMatchesReference(dtype: DType) throws {
         var rng = RNG(state: 777 &+ UInt64(dtype.ggmlType))
         let cols = 96
         let pool = try ThreadPool(threads: 2)
         let workspace = Workspace(threadCount: 2, floatsPerThread: cols)
+        let arena = PackedArena()
         for (rows, batch) in [(37, 1), (48, 1), (53, 7), (37, 70), (16, 2), (83, 13)] {
             let bytes = Self.randomWeights(dtype, rows: rows, cols: cols, rng: &rng)
             var w = try Self.matrix(dtype, bytes, rows: rows, cols: cols, name: "packed-\(dtype.rawValue)-\(rows)-\(batch)")
-            #expect(w.repackIfSupported() == (bora_isa() > BORA_ISA_PORTABLE))
+            #expect(try w.repackIfSupported(into: arena) == (bora_isa() > BORA_ISA_PORTABLE))
             let wf = Self.dequantized(dtype, bytes, rows: rows, cols: cols)
             let x = (0..<(batch * cols)).map { _ in rng.float() * 2 }
             for isa in KernelTests.simdLevels {

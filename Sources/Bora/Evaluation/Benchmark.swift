@@ -66,9 +66,9 @@ package enum Benchmark {
 
         // One buffer for the reads beside each generation repetition and the best-of-5 at the end.
         var probe: MemoryProbe?
-        func memoryProbe() -> MemoryProbe {
+        func memoryProbe() throws(BoraError) -> MemoryProbe {
             if let probe { return probe }
-            let made = MemoryProbe(megabytes: 1024, threads: context.pool.threadCount)
+            let made = try MemoryProbe(megabytes: 1024, threads: context.pool.threadCount)
             probe = made
             return made
         }
@@ -120,7 +120,7 @@ package enum Benchmark {
                                   memorySamples: memory.count == samples.count ? memory : nil))
             }
         }
-        let memory = probeMemory && !shouldStop() ? memoryProbe().best(of: 5, pool: context.pool) : nil
+        let memory = probeMemory && !shouldStop() ? try memoryProbe().best(of: 5, pool: context.pool) : nil
         return Report(tests: tests, threadCount: context.pool.threadCount, memoryBytesPerSecond: memory)
     }
 }

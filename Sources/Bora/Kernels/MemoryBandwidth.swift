@@ -3,8 +3,8 @@ import CBoraKernels
 /// Measures how fast the pool's threads can stream memory: the ceiling of memory-bound decode.
 public enum MemoryBandwidth {
     /// Best of `repetitions` reads of a `megabytes` buffer (much larger than the caches), in bytes/s.
-    public static func measure(pool: ThreadPool, megabytes: Int = 1024, repetitions: Int = 5) -> Double {
-        MemoryProbe(megabytes: megabytes, threads: pool.threadCount).best(of: repetitions, pool: pool)
+    public static func measure(pool: ThreadPool, megabytes: Int = 1024, repetitions: Int = 5) throws(BoraError) -> Double {
+        try MemoryProbe(megabytes: megabytes, threads: pool.threadCount).best(of: repetitions, pool: pool)
     }
 }
 
@@ -13,24 +13,28 @@ public enum MemoryBandwidth {
 /// measurement is only comparable with reads taken beside it (`Benchmark` reads one after each
 /// repetition of a generation test), not with a best-of-N probe taken minutes apart.
 final class MemoryProbe {
+    /// On the pages the packed weights get (`PackedArena`), so that the probe and decode read
+    /// memory mapped alike.
+    private let memory: HugePageBuffer
     private let buffer: UnsafeMutableRawPointer
     private let part: Int
     private let parts: Int
     private let sums: UnsafeMutablePointer<UInt64>
 
-    init(megabytes: Int, threads: Int) {
+    init(megabytes: Int, threads: Int) throws(BoraError) {
         let bytes = megabytes << 20
         parts = max(1, threads)
         part = bytes / parts / 128 * 128
-        buffer = .allocate(byteCount: bytes, alignment: 4096)
+        guard let memory = HugePageBuffer(bytes: bytes) else {
+            throw .insufficientMemory(what: "the memory probe's buffer", needed: bytes, available: MemoryBudget.availableBytes)
+        }
+        self.memory = memory
+        buffer = memory.base
         buffer.initializeMemory(as: UInt8.self, repeating: 1, count: bytes)
         sums = .allocate(capacity: parts)
     }
 
-    deinit {
-        buffer.deallocate()
-        sums.deallocate()
-    }
+    deinit { sums.deallocate() }
 
     /// The fastest of `reads` reads, in bytes/s.
     func best(of reads: Int, pool: ThreadPool) -> Double {

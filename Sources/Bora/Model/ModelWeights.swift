@@ -51,16 +51,17 @@ public struct ModelWeights: Sendable {
         }
 
         // Matrices used in products (not the embedding, which is only looked up row by row).
+        let arena = PackedArena()
         func product(_ role: WeightRole, _ layer: Int, _ rows: Int, _ cols: Int) throws(BoraError) -> WeightMatrix {
             var m = try matrix(role, layer, rows, cols)
-            if repack { _ = m.repackIfSupported() }
+            if repack { _ = try m.repackIfSupported(into: arena) }
             return m
         }
         tokenEmbedding = try matrix(.tokenEmbedding, 0, c.vocabularySize, c.embeddingDim)
         outputNorm = try vector(.outputNorm)
         if c.tiedEmbeddings, try source.tensor(named: naming.name(.output)) == nil {
             var tied = tokenEmbedding
-            if repack { _ = tied.repackIfSupported() }
+            if repack { _ = try tied.repackIfSupported(into: arena) }
             output = tied
         } else {
             output = try product(.output, 0, c.vocabularySize, c.embeddingDim)

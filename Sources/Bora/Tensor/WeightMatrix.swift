@@ -39,9 +39,9 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// Repacks the weights for the CPU's fastest kernels if it has some for this format; returns
     /// whether it did. See pack.c for why repacking pays.
-    mutating func repackIfSupported() -> Bool {
+    mutating func repackIfSupported(into arena: PackedArena) throws(BoraError) -> Bool {
         guard packed == nil, bora_packed_supported(dtype.kernelCode, Int64(cols)) != 0, rows >= 16 else { return false }
-        let copy = PackedMatrix(self)
+        let copy = try PackedMatrix(self, arena: arena)
         packed = copy
         // The kernels read the packed copy from now on: the mapped pages the packing read would
         // otherwise stay resident beside it, doubling the model's memory. (The reference kernels
@@ -64,11 +64,13 @@ public final class PackedMatrix: @unchecked Sendable {
     public let groups: Int
     public let byteCount: Int
     let bytes: UnsafeMutableRawPointer
+    /// Owns `bytes`.
+    private let slab: HugePageBuffer
 
-    init(_ w: WeightMatrix) {
+    init(_ w: WeightMatrix, arena: PackedArena) throws(BoraError) {
         groups = w.rows / 16
         byteCount = bora_packed_bytes(w.dtype.kernelCode, Int64(groups), Int64(w.cols))
-        bytes = .allocate(byteCount: max(byteCount, 1), alignment: 64)
+        (slab, bytes) = try arena.allocate(max(byteCount, 1), for: "the repacked \(w.name)")
         let groups = self.groups
         let parts = min(groups, 64)
         DispatchQueue.concurrentPerform(iterations: parts) { part in
@@ -76,6 +78,4 @@ public final class PackedMatrix: @unchecked Sendable {
             bora_pack(w.dtype.kernelCode, w.data, w.rowBytes, Int64(w.cols), Int64(g0), Int64(g1), self.bytes)
         }
     }
-
-    deinit { bytes.deallocate() }
 }
