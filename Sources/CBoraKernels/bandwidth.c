@@ -1,5 +1,6 @@
 // The memory-bandwidth probe behind `bora bench`: a streaming read, the access pattern of decode,
-// prefetching into L2 as the decode kernels do (a plain read reaches only ~70–75% of that on Zen 4).
+// prefetching as far ahead as the decode kernels do (a plain read without it reaches only ~70–75% of
+// this on Zen 4), into L2, where a plain read streams fastest (see BORA_PREFETCH_DISTANCE).
 #include "CBoraKernels.h"
 #include "blocks.h"
 #include "packed.h"

@@ -259,7 +259,7 @@ INLINE void gemv(const int type, const uint8_t *packed, int64_t k, int64_t g0, i
             const super_factors sf[2] = {super_scales(type, base, 0), super_scales(type, base, 1)};
             for (int64_t j = j0; j < j0 + ups; j++) {
                 const uint8_t *q = bora_unit_weights(type, base, j);
-                for (int64_t o = 0; o < stride; o += 64) _mm_prefetch((const char *)(ahead + o), _MM_HINT_T1);
+                for (int64_t o = 0; o < stride; o += 64) _mm_prefetch((const char *)(ahead + o), _MM_HINT_T0);
                 ahead += stride;
                 const int32_t *x4[1] = {(const int32_t *)(xq + 32 * j)};
                 __m256i a[2], b[2];

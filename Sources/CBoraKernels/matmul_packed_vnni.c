@@ -224,7 +224,7 @@ INLINE void gemv(const int type, const uint8_t *packed, int64_t k, int64_t g0, i
             const super_factors sf = super_scales(type, base);
             for (int64_t j = j0; j < j0 + ups; j++) {
                 const uint8_t *q = bora_unit_weights(type, base, j);
-                for (int64_t o = 0; o < stride; o += 64) _mm_prefetch((const char *)(ahead + o), _MM_HINT_T1);
+                for (int64_t o = 0; o < stride; o += 64) _mm_prefetch((const char *)(ahead + o), _MM_HINT_T0);
                 ahead += stride;
                 __m512i ia = _mm512_setzero_si512(), ib = _mm512_setzero_si512();
                 unit_dots(type, q, (const int32_t *)(xq + 32 * j), &ia, &ib);

@@ -4,10 +4,15 @@
 
 #include <stdint.h>
 
-/// How far ahead of the weights it reads a decode product prefetches, into L2 (prefetcht1).
-/// Measured on Zen 4 (2 threads streaming 128 MB, interleaved with the plain read): prefetching
-/// 8 KB ahead into L2 reads at 96–116% of the read probe, against 59–98% for 4 KB ahead into L1
-/// (the L1 has far fewer miss buffers than the L2, so prefetches into L1 stall the stream).
+/// How far ahead of the weights it reads a decode product prefetches: the quantized kernels into
+/// L1 (prefetcht0), the F16/BF16 ones (matmul_packed_float.c) and the bandwidth probe into L2.
+/// Measured on Zen 4, 2 threads: 8 KB ahead into L2 read at 96–116% of a plain read where 4 KB
+/// ahead into L1 read at 59–98% (2026-12-01, that day's kernels). With the kernels of 2026-12-07,
+/// 8 KB into L1 instead of L2 streams 5–8% faster (median of 60 per-pass pairs, a one-off harness
+/// linking both builds side by side over the 1.1B model's bytes: Q4_K, Q6_K, Q4_0, VNNI and AVX2
+/// alike) and the whole-model decode runs 4–10% faster (`bora bench -p 0 -n 64`, alternating
+/// builds). A plain read is the other way round, 10–20% slower into L1, so the probe keeps L2; the
+/// float kernels were not measured.
 #define BORA_PREFETCH_DISTANCE 8192
 
 /// Units (32 elements of 16 rows) per super-block: 8 for the 256-element formats, else 1.
