@@ -193,9 +193,6 @@ import Testing
         return Float(bitPattern: rounded)
     }
 
-    /// Repacked F16 and BF16 weights through `MatMul.multiply` and each instruction set's kernel:
-    /// exact against F32 products (BF16 dot products: against the activations rounded to BF16), and
-    /// a row's outputs are bit-identical whether it is multiplied alone (decode) or in a batch.
     /// Packed matrices lie end to end in shared 2 MB-aligned slabs, each on a 64-byte boundary; a
     /// request larger than a slab gets one of its own; the bytes outlive the arena.
     @Test func packedArenaSharesSlabs() throws {
@@ -216,6 +213,9 @@ import Testing
         #expect(second.size == PackedArena.slabSize)
     }
 
+    /// Repacked F16 and BF16 weights through `MatMul.multiply` and each instruction set's kernel:
+    /// exact against F32 products (BF16 dot products: against the activations rounded to BF16), and
+    /// a row's outputs are bit-identical whether it is multiplied alone (decode) or in a batch.
     @Test(arguments: [DType.f16, .bf16])
     func repackedFloatMatmulMatchesReference(dtype: DType) throws {
         var rng = RNG(state: 777 &+ UInt64(dtype.ggmlType))
