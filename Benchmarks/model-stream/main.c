@@ -22,7 +22,7 @@
 #include <sys/mman.h>
 #endif
 
-enum { LAYERS = 22, DIM = 2048, KV = 256, FFN = 5632, THREADS = 2, HUGE = 2 << 20 };
+enum { LAYERS = 22, DIM = 2048, KV = 256, FFN = 5632, THREADS = 2, HUGE_PAGE = 2 << 20 };
 typedef struct { const uint8_t *w; int64_t k, groups; float *out; } Mat;
 static const int64_t shape[7][2] = {{DIM, DIM}, {KV, DIM}, {KV, DIM}, {DIM, DIM}, {FFN, DIM}, {FFN, DIM}, {DIM, FFN}};
 static Mat layers[2][LAYERS][7], whole[2];
@@ -131,9 +131,9 @@ int main(int argc, char **argv) {
     for (int pages = 0; pages < 2; pages++) {
         // Both layouts in one buffer: the layers' matrices end to end (as PackedArena lays them out),
         // and the same bytes read as one matrix of DIM columns.
-        const size_t size = ((size_t)total + HUGE) / HUGE * HUGE;
+        const size_t size = ((size_t)total + HUGE_PAGE) / HUGE_PAGE * HUGE_PAGE;
         void *p = NULL;
-        if (posix_memalign(&p, pages ? HUGE : 4096, size)) { fprintf(stderr, "out of memory\n"); return 1; }
+        if (posix_memalign(&p, pages ? HUGE_PAGE : 4096, size)) { fprintf(stderr, "out of memory\n"); return 1; }
 #if defined(__linux__)
         if (pages) madvise(p, size, MADV_HUGEPAGE);
 #endif
@@ -180,10 +180,9 @@ int main(int argc, char **argv) {
     printf("%-13s %18s %18s\n", "", "4 KB pages", "2 MB pages");
     for (int v = 0; v < 3; v++) {
         printf("%-13s", names[v]);
-        for (int pages = 0; pages < 2; pages++)
-        {
-            const double bytes = (double)passes * (v == 1 ? whole_bytes : total);
-            printf("   %6.2f GB/s %4.0f%%", bytes / seconds[v][pages] / 1e9, 100 * bytes / seconds[v][pages] / (passes * total / seconds[0][0]));
+        for (int pages = 0; pages < 2; pages++) {
+            const double rate = (double)passes * (v == 1 ? whole_bytes : total) / seconds[v][pages];
+            printf("   %6.2f GB/s %4.0f%%", rate / 1e9, 100 * rate / (passes * total / seconds[0][0]));
         }
         printf("\n");
     }
