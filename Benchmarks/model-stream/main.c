@@ -1,10 +1,13 @@
 // Decode's weight stream in the model's shape, without the model: the packed products of one
 // activation row over TinyLlama-1.1B's 22 layers of matrices (Q, K, V, O, gate, up, down), dispatched
-// as the forward pass dispatches them (Q+K+V in one job, O, gate+up, down; chunks of groups taken by
-// threads as they come free, 8 per thread, and a barrier after each job), beside the same bytes as
-// one large matrix (one stream per thread, no barriers) and the bandwidth probe, each on memory with
-// 4 KB pages and on memory advised for 2 MB pages (MADV_HUGEPAGE). Variants are interleaved pass by
-// pass, so each rate is read over the same moments of a host whose bandwidth moves within seconds.
+// as the forward pass dispatches them (Q+K+V in one job, O, gate+up, down, a barrier after each job;
+// each matrix cut into chunks, 8 per thread, numbered across the job; each thread takes its own
+// contiguous run of chunks in order and then helps from the back of the other's, as
+// MatMul.ProductJob does), and dealt out one chunk at a time to whichever thread is free (the engine
+// before 2026-12-07), beside the same bytes as one matrix (one stream per thread, no barriers) and
+// the bandwidth probe, each on memory with 4 KB pages and on memory advised for 2 MB pages
+// (MADV_HUGEPAGE). Variants are interleaved pass by pass, so each rate is read over the same moments
+// of a host whose bandwidth moves within seconds.
 //
 //   Benchmarks/model-stream.sh [PASSES] [FORMAT]      (FORMAT: a name from kernel-bench.h, Q4_K default)
 //
@@ -35,8 +38,10 @@ static int32_t xsum[FFN / 32];
 static uint64_t sink[THREADS];
 
 // The job now running: a probe of memory[probe] (probe ≥ 0), half of whole[halves] per thread
-// (halves ≥ 0), or up to three matrices.
-static int probe = -1, halves = -1;
+// (halves ≥ 0), or up to three matrices, in runs per thread (runs = 1) or dealt one chunk at a time.
+static int probe = -1, halves = -1, runs = 1;
+static uint64_t run_of[THREADS];
+static int64_t first_chunk[4], per_chunk[3];
 static Mat *job[3];
 static int job_count;
 static _Atomic long epoch, pending, next_chunk;
@@ -61,6 +66,16 @@ static void execute(int t) {
         const Mat *m = &whole[halves];
         bora_matmul_packed(type, m->w, m->k, m->groups * t / THREADS, m->groups * (t + 1) / THREADS, xq, xd, xs16, xsum, 1, m->out,
                            16 * m->groups);
+        return;
+    }
+    if (runs) {
+        for (int r = 0; r < THREADS; r++)
+            for (int64_t c; (c = bora_take_chunk(&run_of[(t + r) % THREADS], r != 0)) >= 0;) {
+                int i = 0;
+                while (c >= first_chunk[i + 1]) i++;
+                const int64_t s = (c - first_chunk[i]) * per_chunk[i], e = s + per_chunk[i] < job[i]->groups ? s + per_chunk[i] : job[i]->groups;
+                bora_matmul_packed(type, job[i]->w, job[i]->k, s, e, xq, xd, xs16, xsum, 1, job[i]->out, 16 * job[i]->groups);
+            }
         return;
     }
     int i = 0;
@@ -100,8 +115,31 @@ static void run(void) {
     while (atomic_load_explicit(&pending, memory_order_acquire) > 0) bora_cpu_relax();
 }
 
+// As MatMul.ProductJob.reset: runs of about equal work (all matrices of a job have the same columns).
 static void dispatch(int n, Mat *a, Mat *b, Mat *c) {
     job[0] = a, job[1] = b, job[2] = c, job_count = n;
+    if (runs) {
+        int64_t units = 0, chunks;
+        for (int i = 0; i < n; i++) {
+            plan(job[i], &per_chunk[i], &chunks);
+            first_chunk[i + 1] = first_chunk[i] + chunks;
+            units += job[i]->groups;
+        }
+        int64_t first = 0;
+        for (int t = 0; t < THREADS; t++) {
+            int64_t end = first_chunk[n];
+            if (t + 1 < THREADS) {
+                int64_t target = units * (t + 1) / THREADS;
+                int i = 0;
+                while (i + 1 < n && target >= job[i]->groups) target -= job[i++]->groups;
+                end = first_chunk[i] + target / per_chunk[i];
+                if (end > first_chunk[i + 1]) end = first_chunk[i + 1];
+                if (end < first) end = first;
+            }
+            run_of[t] = (uint64_t)end << 32 | (uint64_t)first;
+            first = end;
+        }
+    }
     run();
 }
 
@@ -154,10 +192,10 @@ int main(int argc, char **argv) {
     pthread_t pool[THREADS];
     for (long t = 1; t < THREADS; t++) pthread_create(&pool[t], NULL, worker, (void *)t);
 
-    static const char *names[] = {"probe", "one matrix", "model-shaped"};
-    double seconds[3][2] = {{0}};
+    static const char *names[] = {"probe", "one matrix", "model-shaped", "dealt 1 by 1"};
+    double seconds[4][2] = {{0}};
     for (int pass = 0; pass < passes; pass++)
-        for (int v = 0; v < 3; v++)
+        for (int v = 0; v < 4; v++)
             for (int pages = 0; pages < 2; pages++) {
                 const double t0 = now();
                 if (v == 0) {
@@ -169,7 +207,9 @@ int main(int argc, char **argv) {
                     run();
                     halves = -1;
                 } else {
+                    runs = v == 2;
                     token(pages);
+                    runs = 1;
                 }
                 seconds[v][pages] += now() - t0;
             }
@@ -178,7 +218,7 @@ int main(int argc, char **argv) {
     printf("%s, %.0f MB per pass (TinyLlama-1.1B's matrices), %d threads, %d passes, interleaved; GB/s and share of the probe on 4 KB pages\n",
            name, total / 1e6, THREADS, passes);
     printf("%-13s %18s %18s\n", "", "4 KB pages", "2 MB pages");
-    for (int v = 0; v < 3; v++) {
+    for (int v = 0; v < 4; v++) {
         printf("%-13s", names[v]);
         for (int pages = 0; pages < 2; pages++) {
             const double rate = (double)passes * (v == 1 ? whole_bytes : total) / seconds[v][pages];

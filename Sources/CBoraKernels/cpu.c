@@ -140,3 +140,14 @@ int bora_has_bf16_dot_isa(int isa) { (void)isa; return 0; }
 #endif
 
 int bora_has_bf16_dot(void) { return bora_has_bf16_dot_isa(bora_isa()); }
+
+int64_t bora_take_chunk(uint64_t *range, int from_back) {
+    uint64_t v = __atomic_load_n(range, __ATOMIC_RELAXED);
+    for (;;) {
+        const uint32_t first = (uint32_t)v, end = (uint32_t)(v >> 32);
+        if (first >= end) return -1;
+        const uint64_t next = from_back ? ((uint64_t)(end - 1) << 32 | first) : v + 1;
+        if (__atomic_compare_exchange_n(range, &v, next, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            return from_back ? (int64_t)end - 1 : (int64_t)first;
+    }
+}

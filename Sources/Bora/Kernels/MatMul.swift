@@ -165,15 +165,22 @@ public enum MatMul {
         job.bf16 = needsBF16 ? x.roundedToBF16() : nil
         job.floats = x.floats
         job.batch = x.rows
-        job.reset()
+        job.reset(threads: pool.threadCount)
         pool.run(job)
         job.clear()
     }
 
-    /// Products of up to three matrices with the same activations, dealt to threads in chunks of
-    /// rows (of groups of 16 rows for repacked weights) as threads come free: a thread slowed by
-    /// the system takes fewer chunks instead of holding the others at the barrier. Which thread
-    /// computes a row never changes its bits. Made once per activation buffer.
+    /// Products of up to three matrices with the same activations, cut into chunks of rows (of
+    /// groups of 16 rows for repacked weights), the matrices' chunks numbered one after another.
+    /// Each thread starts with its own contiguous run of them and takes its chunks in order, so
+    /// its weights stream without a break (the matrices of one job lie end to end in
+    /// `PackedArena`); a thread done with its run takes chunks from the back of another's, so a
+    /// thread slowed by the system leaves work to the others instead of holding them at the
+    /// barrier. (Dealing the chunks out one by one instead — thread A the 1st, B the 2nd, A the
+    /// 3rd… — started a cold stream at every chunk: on the 1.1B model's matrices,
+    /// `Benchmarks/model-stream.sh`'s harness read 3–4% slower at a 32–34 GB/s probe and 10–11%
+    /// at a 56 GB/s one.) Which thread computes a row never changes its bits. Made once per
+    /// activation buffer.
     final class ProductJob: ParallelJob {
         private var weights: (WeightMatrix?, WeightMatrix?, WeightMatrix?) = (nil, nil, nil)
         private var outputs: (UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?) = (nil, nil, nil)
@@ -182,11 +189,17 @@ public enum MatMul {
         var floats: UnsafePointer<Float>?
         var bf16: UnsafePointer<UInt16>?
         var batch = 0
-        /// The next chunk to take, counted over all matrices of the job.
-        private let nextChunk = Atomic<Int>(0)
-        /// Chunks per thread: enough that uneven threads even out, few enough that each chunk is a
-        /// long contiguous stream of weights (≥ 2 groups, so the kernels' two-group tiles apply).
+        /// Chunks per thread: enough that uneven threads even out (≥ 2 groups each, so the kernels'
+        /// two-group tiles apply).
         private static let chunksPerThread = 8
+        /// How each matrix is cut (`plan`), and where its chunks start in the job's numbering.
+        private var cuts: [(units: Int, perChunk: Int, chunks: Int)] = [(0, 0, 0), (0, 0, 0), (0, 0, 0)]
+        private var firstChunk = [0, 0, 0, 0]
+        /// Per thread, its run of chunk numbers still to take (`bora_take_chunk`).
+        private var runs = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+        private var runCapacity = 1
+
+        deinit { runs.deallocate() }
 
         func set(_ index: Int, weights w: WeightMatrix, output: UnsafeMutablePointer<Float>) {
             switch index {
@@ -196,8 +209,34 @@ public enum MatMul {
             }
         }
 
-        /// Call before each run.
-        func reset() { nextChunk.store(0, ordering: .relaxed) }
+        /// Call before each run, with the matrices, activations and `batch` set: cuts the matrices
+        /// and gives each of `threads` threads its run of chunks.
+        func reset(threads: Int) {
+            if threads > runCapacity {
+                runs.deallocate()
+                runs = .allocate(capacity: threads)
+                runCapacity = threads
+            }
+            for i in 0..<count {
+                guard let (w, _) = matrix(i) else { break }
+                cuts[i] = plan(w, threads: threads)
+                firstChunk[i + 1] = firstChunk[i] + cuts[i].chunks
+            }
+            // Runs of about equal work: thread t starts at the chunk holding unit total · t / threads.
+            var totalUnits = 0
+            for i in 0..<count { totalUnits += cuts[i].units }
+            var first = 0
+            for t in 0..<threads {
+                var end = firstChunk[count]
+                if t + 1 < threads {
+                    var target = totalUnits * (t + 1) / threads, i = 0
+                    while i + 1 < count && target >= cuts[i].units { target -= cuts[i].units; i += 1 }
+                    end = max(first, min(firstChunk[i + 1], firstChunk[i] + target / cuts[i].perChunk))
+                }
+                runs[t] = UInt64(end) << 32 | UInt64(first)
+                first = end
+            }
+        }
 
         func clear() {
             weights = (nil, nil, nil)
@@ -225,21 +264,20 @@ public enum MatMul {
         }
 
         func execute(thread: Int, threads: Int) {
-            // Chunk c of the job: matrix i's chunks follow matrix i − 1's.
-            var i = 0, first = 0
-            guard var current = matrix(0) else { return }
-            var cut = plan(current.0, threads: threads)
-            while true {
-                let c = nextChunk.wrappingAdd(1, ordering: .relaxed).oldValue
-                while c >= first + cut.chunks {
-                    first += cut.chunks
-                    i += 1
-                    guard i < count, let next = matrix(i) else { return }
-                    current = next
-                    cut = plan(current.0, threads: threads)
+            // Its own run first, from the front; then the others', from the back.
+            for r in 0..<threads {
+                let owner = (thread + r) % threads
+                while true {
+                    let c = Int(bora_take_chunk(runs + owner, r == 0 ? 0 : 1))
+                    if c < 0 { break }
+                    // Chunk c of the job: matrix i's chunks follow matrix i − 1's.
+                    var i = 0
+                    while c >= firstChunk[i + 1] { i += 1 }
+                    guard let (w, out) = matrix(i) else { return }
+                    let cut = cuts[i]
+                    let start = (c - firstChunk[i]) * cut.perChunk
+                    run(w, out, units: start < cut.units ? start..<min(cut.units, start + cut.perChunk) : nil)
                 }
-                let start = (c - first) * cut.perChunk
-                run(current.0, current.1, units: start < cut.units ? start..<min(cut.units, start + cut.perChunk) : nil)
             }
         }
 

@@ -36,6 +36,11 @@ int bora_isa(void);
 /// A short pause for spin-wait loops (PAUSE on x86, YIELD on arm64).
 void bora_cpu_relax(void);
 
+/// Takes one index from `*range`, a run of indices [first, end) packed as first | end << 32 and
+/// shared between threads: the first one (its owner), or the last one (`from_back`: another thread
+/// helping), atomically. -1 when the run is empty.
+int64_t bora_take_chunk(uint64_t *range, int from_back);
+
 // ---- Activations quantized to 8 bits (once per matrix product) ----
 //
 // Rows of k floats (k a multiple of 32) become k int8 values `q`, one float scale `d` per 32
