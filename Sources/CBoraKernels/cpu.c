@@ -141,6 +141,11 @@ int bora_has_bf16_dot_isa(int isa) { (void)isa; return 0; }
 
 int bora_has_bf16_dot(void) { return bora_has_bf16_dot_isa(bora_isa()); }
 
+void bora_prefetch_l2(const void *p, int64_t bytes) {
+    const char *c = (const char *)p;
+    for (int64_t i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 0, 2);
+}
+
 int64_t bora_take_chunk(uint64_t *range, int from_back) {
     uint64_t v = __atomic_load_n(range, __ATOMIC_RELAXED);
     for (;;) {

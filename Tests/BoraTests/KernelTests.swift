@@ -490,6 +490,61 @@ import Testing
         }
     }
 
+    /// A job's `upcomingReads` is asked of each thread once per run, after its share, and the
+    /// pool prefetches it while waiting without losing a job or a wake-up.
+    @Test func threadPoolPrefetchesWhatAJobNamesNext() throws {
+        final class Job: ParallelJob {
+            let asked = UnsafeMutablePointer<Int>.allocate(capacity: 3)
+            let done = UnsafeMutablePointer<Int>.allocate(capacity: 3)
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 64)
+            init() { asked.initialize(repeating: 0, count: 3); done.initialize(repeating: 0, count: 3) }
+            deinit { asked.deallocate(); done.deallocate(); buffer.deallocate() }
+            func execute(thread: Int, threads: Int) { done[thread] += 1 }
+            func upcomingReads(thread: Int, threads: Int) -> UnsafeRawBufferPointer? {
+                // Asked once per run, after this thread's share (counted as a wrong answer otherwise).
+                asked[thread] += done[thread] == asked[thread] + 1 ? 1 : 1_000_000
+                return UnsafeRawBufferPointer(start: buffer + thread * (256 << 10), count: 256 << 10)
+            }
+        }
+        let pool = try ThreadPool(threads: 3)
+        let job = Job()
+        for _ in 0..<500 { pool.run(job) }
+        for t in 0..<3 { #expect(job.done[t] == 500 && job.asked[t] == 500) }
+    }
+
+    /// What a thread prefetches after a product: the start of its own run in the next one (runs
+    /// of about equal work over the next matrices' groups of 16 rows, whole chunks), at most
+    /// `prefetchLimit` bytes and never past that matrix's packed bytes.
+    @Test func productThreadsPrefetchTheirNextRun() throws {
+        guard bora_isa() > BORA_ISA_PORTABLE else { return }   // nothing is repacked
+        var rng = RNG(state: 99)
+        let arena = PackedArena()
+        let cols = 4096
+        var matrices: [WeightMatrix] = []
+        for (i, rows) in [64, 32, 32].enumerated() {
+            var w = try Self.matrix(.q4_0, Self.randomWeights(.q4_0, rows: rows, cols: cols, rng: &rng),
+                                    rows: rows, cols: cols, name: "next-\(i)")
+            #expect(try w.repackIfSupported(into: arena))
+            matrices.append(w)
+        }
+        let job = MatMul.ProductJob()
+        job.next = MatMul.Upcoming(matrices[0], matrices[1], matrices[2])
+        let group = matrices[0].packed!.byteCount / 4
+        func start(_ thread: Int, of threads: Int) -> (UnsafeRawPointer, Int)? {
+            job.upcomingReads(thread: thread, threads: threads).map { ($0.baseAddress!, $0.count) }
+        }
+        let bases = matrices.map { UnsafeRawPointer($0.packed!.bytes) }
+        // 8 groups (4 + 2 + 2) in chunks of 2: two threads start at groups 0 and 4 (the second
+        // matrix's first), three at 0, 2 (8/3 = 2) and 4 (16/3 = 5, in the chunk of groups 4–5).
+        #expect(start(0, of: 2)! == (bases[0], min(MatMul.ProductJob.prefetchLimit, 4 * group)))
+        #expect(start(1, of: 2)! == (bases[1], min(MatMul.ProductJob.prefetchLimit, 2 * group)))
+        #expect(start(1, of: 3)! == (bases[0] + 2 * group, min(MatMul.ProductJob.prefetchLimit, 2 * group)))
+        #expect(start(2, of: 3)! == (bases[1], min(MatMul.ProductJob.prefetchLimit, 2 * group)))
+        #expect(4 * group > MatMul.ProductJob.prefetchLimit, "the limit is not exercised")
+        job.clear()
+        #expect(job.upcomingReads(thread: 0, threads: 2) == nil)
+    }
+
     /// A pool released before its workers have started (a context made and dropped at once, as on
     /// an early error) must shut down cleanly, not trap in a worker.
     @Test func threadPoolReleasedBeforeWorkersStart() throws {

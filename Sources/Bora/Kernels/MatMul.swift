@@ -142,6 +142,7 @@ public enum MatMul {
         _ w: WeightMatrix, _ x: Activations, output out: UnsafeMutablePointer<Float>,
         and second: (WeightMatrix, UnsafeMutablePointer<Float>)? = nil,
         and third: (WeightMatrix, UnsafeMutablePointer<Float>)? = nil,
+        then next: Upcoming? = nil,
         kernels: KernelChoice, pool: ThreadPool, workspace: Workspace
     ) {
         if kernels == .reference {
@@ -165,9 +166,51 @@ public enum MatMul {
         job.bf16 = needsBF16 ? x.roundedToBF16() : nil
         job.floats = x.floats
         job.batch = x.rows
+        job.next = x.rows <= ProductJob.mostRowsPrefetching ? next : nil
         job.reset(threads: pool.threadCount)
         pool.run(job)
         job.clear()
+    }
+
+    /// A weight matrix as the kernels see it: plain values (no references), so that taking a
+    /// chunk of a product costs no reference counting.
+    struct Operand {
+        var code: Int32 = 0
+        var isQuantized = false
+        var data: UnsafeRawPointer?
+        var rowBytes = 0
+        var rows = 0
+        var cols = 0
+        /// The packed copy (pack.c) and its whole groups of 16 rows; nil when there is none.
+        var packed: UnsafeRawPointer?
+        var groups = 0
+        var packedBytes = 0
+        var output: UnsafeMutablePointer<Float>?
+
+        init() {}
+
+        init(_ w: WeightMatrix, output: UnsafeMutablePointer<Float>? = nil) {
+            code = w.dtype.kernelCode
+            isQuantized = w.dtype.isQuantized
+            data = w.data
+            (rowBytes, rows, cols) = (w.rowBytes, w.rows, w.cols)
+            if let p = w.packed { (packed, groups, packedBytes) = (UnsafeRawPointer(p.bytes), p.groups, p.byteCount) }
+            self.output = output
+        }
+    }
+
+    /// The matrices of the product that follows one (its first, second and third), whose first
+    /// bytes the threads bring toward their caches when they finish early (`ProductJob`).
+    public struct Upcoming {
+        fileprivate let operands: (Operand, Operand, Operand)
+        fileprivate let count: Int
+
+        public init(_ first: WeightMatrix, _ second: WeightMatrix? = nil, _ third: WeightMatrix? = nil) {
+            operands = (Operand(first), second.map { Operand($0) } ?? Operand(), third.map { Operand($0) } ?? Operand())
+            count = third != nil ? 3 : second != nil ? 2 : 1
+        }
+
+        fileprivate func operand(_ i: Int) -> Operand { i == 0 ? operands.0 : i == 1 ? operands.1 : operands.2 }
     }
 
     /// Products of up to three matrices with the same activations, cut into chunks of rows (of
@@ -179,11 +222,28 @@ public enum MatMul {
     /// barrier. (Dealing the chunks out one by one instead — thread A the 1st, B the 2nd, A the
     /// 3rd… — started a cold stream at every chunk: on the 1.1B model's matrices,
     /// `Benchmarks/model-stream.sh`'s harness read 3–4% slower at a 32–34 GB/s probe and 10–11%
-    /// at a 56 GB/s one.) Which thread computes a row never changes its bits. Made once per
-    /// activation buffer.
+    /// at a 56 GB/s one.) Which thread computes a row never changes its bits.
+    ///
+    /// A thread that has no chunk left waits: for the others at the barrier, then (a worker) for
+    /// the next job while the calling thread does the work between products (norms, RoPE,
+    /// attention, the activations' quantization). Memory is idle then, so for steps of a few rows
+    /// (decode, whose time is the weights' streaming) each thread prefetches into its L2 the start
+    /// of its run in the next product (`Upcoming`), up to `prefetchLimit` bytes. (1.1B Q4_K_M
+    /// decode, runs with and without it alternating in one process, 20–30 pairs each: medians
+    /// +0.9–1.5% at 128 KB, +0.5% at 32 KB, +1.7% at 512 KB; on 2026-12-07 `perf` put the threads'
+    /// waiting at about 4% of decode time.) Made once per activation buffer.
     final class ProductJob: ParallelJob {
-        private var weights: (WeightMatrix?, WeightMatrix?, WeightMatrix?) = (nil, nil, nil)
-        private var outputs: (UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?) = (nil, nil, nil)
+        typealias Cut = (units: Int, perChunk: Int, chunks: Int)
+        /// Steps of more rows are compute-bound (their threads rarely wait), and their activations
+        /// are what the L2 should hold.
+        static let mostRowsPrefetching = 8
+        /// The most bytes a thread prefetches of the next product: about what one core's share of
+        /// the bandwidth (25–30 GB/s) brings in in the 5 µs between two products, and an eighth
+        /// of a Zen 4 core's L2.
+        static let prefetchLimit = 128 * 1024
+        var next: Upcoming?
+        /// The job's matrices (`count` of them), set before each run.
+        private let operands = UnsafeMutablePointer<Operand>.allocate(capacity: 3)
         var count = 0
         var quantized: Activations.Quantized?
         var floats: UnsafePointer<Float>?
@@ -193,20 +253,21 @@ public enum MatMul {
         /// two-group tiles apply).
         private static let chunksPerThread = 8
         /// How each matrix is cut (`plan`), and where its chunks start in the job's numbering.
-        private var cuts: [(units: Int, perChunk: Int, chunks: Int)] = [(0, 0, 0), (0, 0, 0), (0, 0, 0)]
+        private var cuts: [Cut] = [(0, 0, 0), (0, 0, 0), (0, 0, 0)]
         private var firstChunk = [0, 0, 0, 0]
         /// Per thread, its run of chunk numbers still to take (`bora_take_chunk`).
         private var runs = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
         private var runCapacity = 1
 
-        deinit { runs.deallocate() }
+        init() { operands.initialize(repeating: Operand(), count: 3) }
+
+        deinit {
+            operands.deallocate()
+            runs.deallocate()
+        }
 
         func set(_ index: Int, weights w: WeightMatrix, output: UnsafeMutablePointer<Float>) {
-            switch index {
-            case 0: weights.0 = w; outputs.0 = output
-            case 1: weights.1 = w; outputs.1 = output
-            default: weights.2 = w; outputs.2 = output
-            }
+            operands[index] = Operand(w, output: output)
         }
 
         /// Call before each run, with the matrices, activations and `batch` set: cuts the matrices
@@ -218,48 +279,59 @@ public enum MatMul {
                 runCapacity = threads
             }
             for i in 0..<count {
-                guard let (w, _) = matrix(i) else { break }
-                cuts[i] = plan(w, threads: threads)
+                let m = operands[i]
+                cuts[i] = Self.plan(m, packed: m.isQuantized ? quantized != nil : floats != nil, threads: threads)
                 firstChunk[i + 1] = firstChunk[i] + cuts[i].chunks
             }
-            // Runs of about equal work: thread t starts at the chunk holding unit total · t / threads.
-            var totalUnits = 0
-            for i in 0..<count { totalUnits += cuts[i].units }
             var first = 0
             for t in 0..<threads {
                 var end = firstChunk[count]
                 if t + 1 < threads {
-                    var target = totalUnits * (t + 1) / threads, i = 0
-                    while i + 1 < count && target >= cuts[i].units { target -= cuts[i].units; i += 1 }
-                    end = max(first, min(firstChunk[i + 1], firstChunk[i] + target / cuts[i].perChunk))
+                    let (i, chunk) = Self.runStart(thread: t + 1, threads: threads, matrices: count) { cuts[$0] }
+                    end = max(first, firstChunk[i] + chunk)
                 }
                 runs[t] = UInt64(end) << 32 | UInt64(first)
                 first = end
             }
         }
 
+        /// Where thread `thread`'s run starts (matrix, chunk within it): runs are of about equal
+        /// work, thread t's starting at the chunk that holds unit total · t / threads.
+        private static func runStart(thread: Int, threads: Int, matrices count: Int, cut: (Int) -> Cut) -> (matrix: Int, chunk: Int) {
+            var total = 0
+            for i in 0..<count { total += cut(i).units }
+            var target = total * thread / threads, i = 0
+            while i + 1 < count && target >= cut(i).units { target -= cut(i).units; i += 1 }
+            return (i, min(cut(i).chunks, target / cut(i).perChunk))
+        }
+
+        func upcomingReads(thread: Int, threads: Int) -> UnsafeRawBufferPointer? {
+            guard let next else { return nil }
+            func cut(_ i: Int) -> Cut { Self.plan(next.operand(i), packed: true, threads: threads) }
+            let (i, chunk) = Self.runStart(thread: thread, threads: threads, matrices: next.count, cut: cut)
+            let m = next.operand(i), c = cut(i)
+            let unit = chunk * c.perChunk
+            guard unit < c.units else { return nil }
+            guard let (base, unitBytes, total) = m.packed.map({ ($0, m.packedBytes / m.groups, m.packedBytes) })
+                ?? m.data.map({ ($0, MatMul.rowGranularity * m.rowBytes, m.rows * m.rowBytes) }) else { return nil }
+            let bytes = min(Self.prefetchLimit, total - unit * unitBytes)
+            return bytes > 0 ? UnsafeRawBufferPointer(start: base + unit * unitBytes, count: bytes) : nil
+        }
+
         func clear() {
-            weights = (nil, nil, nil)
+            next = nil
             count = 0
         }
 
-        private func matrix(_ i: Int) -> (WeightMatrix, UnsafeMutablePointer<Float>)? {
-            switch i {
-            case 0: if let w = weights.0, let o = outputs.0 { return (w, o) }
-            case 1: if let w = weights.1, let o = outputs.1 { return (w, o) }
-            default: if let w = weights.2, let o = outputs.2 { return (w, o) }
-            }
-            return nil
-        }
-
-        /// How `w` is cut: units (groups of 16 rows, or rows in multiples of `rowGranularity`),
-        /// units per chunk, and chunks (one more for rows past the last packed group).
-        private func plan(_ w: WeightMatrix, threads: Int) -> (units: Int, perChunk: Int, chunks: Int) {
-            let groups = w.dtype.isQuantized ? (quantized == nil ? nil : w.packed?.groups) : (floats == nil ? nil : w.packed?.groups)
-            let units = groups ?? (w.rows + MatMul.rowGranularity - 1) / MatMul.rowGranularity
+        /// How a matrix is cut: units (groups of 16 rows, or rows in multiples of `rowGranularity`),
+        /// units per chunk, and chunks (one more for rows past the last packed group). `packed`:
+        /// whether the packed copy is read (when the activations are in its kernel's form).
+        private static func plan(_ m: Operand, packed: Bool, threads: Int) -> Cut {
+            let groups = packed && m.packed != nil ? m.groups : nil
+            let units = groups ?? (m.rows + MatMul.rowGranularity - 1) / MatMul.rowGranularity
             var perChunk = max(2, units / max(1, threads * Self.chunksPerThread))
             perChunk += perChunk & 1
-            let tail = groups.map { 16 * $0 < w.rows } == true ? 1 : 0
+            let tail = groups.map { 16 * $0 < m.rows } == true ? 1 : 0
             return (units, perChunk, (units + perChunk - 1) / perChunk + tail)
         }
 
@@ -273,36 +345,36 @@ public enum MatMul {
                     // Chunk c of the job: matrix i's chunks follow matrix i − 1's.
                     var i = 0
                     while c >= firstChunk[i + 1] { i += 1 }
-                    guard let (w, out) = matrix(i) else { return }
                     let cut = cuts[i]
                     let start = (c - firstChunk[i]) * cut.perChunk
-                    run(w, out, units: start < cut.units ? start..<min(cut.units, start + cut.perChunk) : nil)
+                    run(operands[i], units: start < cut.units ? start..<min(cut.units, start + cut.perChunk) : nil)
                 }
             }
         }
 
-        /// Units `units` of `w` (nil: the rows after the last packed group).
-        private func run(_ w: WeightMatrix, _ out: UnsafeMutablePointer<Float>, units: Range<Int>?) {
-            let (code, data, rowBytes, k, rows, batch) = (w.dtype.kernelCode, w.data, w.rowBytes, Int64(w.cols), Int64(w.rows), Int64(batch))
-            if let packed = w.packed, !w.dtype.isQuantized, let input = floats {
+        /// Units `units` of matrix `m` (nil: the rows after the last packed group).
+        private func run(_ m: Operand, units: Range<Int>?) {
+            guard let out = m.output, let data = m.data else { return }
+            let (code, rowBytes, k, rows, batch) = (m.code, m.rowBytes, Int64(m.cols), Int64(m.rows), Int64(batch))
+            if let packed = m.packed, !m.isQuantized, let input = floats {
                 if let units {
-                    bora_matmul_packed_float(code, packed.bytes, k, Int64(units.lowerBound), Int64(units.upperBound),
+                    bora_matmul_packed_float(code, packed, k, Int64(units.lowerBound), Int64(units.upperBound),
                                              input, bf16, batch, out, rows)
                 } else {
-                    bora_matmul_f(code, data, rowBytes, k, Int64(16 * packed.groups), rows, input, batch, out, rows)
+                    bora_matmul_f(code, data, rowBytes, k, Int64(16 * m.groups), rows, input, batch, out, rows)
                 }
-            } else if let packed = w.packed, let x = quantized {
+            } else if let packed = m.packed, let x = quantized {
                 // Rows past the last group of 16 keep the original layout.
                 if let units {
-                    bora_matmul_packed(code, packed.bytes, k, Int64(units.lowerBound), Int64(units.upperBound),
+                    bora_matmul_packed(code, packed, k, Int64(units.lowerBound), Int64(units.upperBound),
                                        x.q, x.d, x.s16, x.sum32, batch, out, rows)
                 } else {
-                    bora_matmul_q(code, data, rowBytes, k, Int64(16 * packed.groups), rows, x.q, x.d, x.s16, batch, out, rows)
+                    bora_matmul_q(code, data, rowBytes, k, Int64(16 * m.groups), rows, x.q, x.d, x.s16, batch, out, rows)
                 }
             } else if let units {
                 let g = MatMul.rowGranularity
-                let range = Int64(units.lowerBound * g)..<Int64(min(w.rows, units.upperBound * g))
-                if w.dtype.isQuantized, let x = quantized {
+                let range = Int64(units.lowerBound * g)..<Int64(min(m.rows, units.upperBound * g))
+                if m.isQuantized, let x = quantized {
                     bora_matmul_q(code, data, rowBytes, k, range.lowerBound, range.upperBound, x.q, x.d, x.s16, batch, out, rows)
                 } else if let input = floats {
                     bora_matmul_f(code, data, rowBytes, k, range.lowerBound, range.upperBound, input, batch, out, rows)

@@ -9,6 +9,14 @@ import Darwin
 /// Work that every thread of a pool runs a share of.
 public protocol ParallelJob: AnyObject {
     func execute(thread: Int, threads: Int)
+    /// Memory that `thread` will read first in the job after this one, which it brings toward its
+    /// cache once its share of this job is done, while it waits (nil: nothing). Called on that
+    /// thread after `execute`, before the job counts it as done.
+    func upcomingReads(thread: Int, threads: Int) -> UnsafeRawBufferPointer?
+}
+
+extension ParallelJob {
+    public func upcomingReads(thread: Int, threads: Int) -> UnsafeRawBufferPointer? { nil }
 }
 
 /// A persistent pool of worker threads for data-parallel kernels.
@@ -107,8 +115,25 @@ public final class ThreadPool: @unchecked Sendable {
             pthread_mutex_unlock(&mutex)
         }
         job.execute(thread: 0, threads: threadCount)
-        while pending.load(ordering: .acquiring) > 0 { bora_cpu_relax() }
+        var ahead = job.upcomingReads(thread: 0, threads: threadCount)
+        while pending.load(ordering: .acquiring) > 0 {
+            if !Self.prefetchPiece(of: &ahead) { bora_cpu_relax() }
+        }
         self.job = nil
+    }
+
+    /// Bytes prefetched between two looks at whether the wait is over (64 lines: about 0.2 µs of
+    /// memory time on this kind of machine).
+    private static let prefetchStep = 4096
+
+    /// Prefetches the next piece of `range` and drops it from the range; false when nothing is left.
+    @inline(__always)
+    private static func prefetchPiece(of range: inout UnsafeRawBufferPointer?) -> Bool {
+        guard let r = range, let base = r.baseAddress, r.count > 0 else { return false }
+        let piece = min(r.count, prefetchStep)
+        bora_prefetch_l2(base, Int64(piece))
+        range = UnsafeRawBufferPointer(rebasing: r[piece...])
+        return true
     }
 
     /// Runs `body(thread)` once on every thread (a convenience that allocates a little per call:
@@ -146,10 +171,13 @@ public final class ThreadPool: @unchecked Sendable {
 
     private func workerLoop(index: Int) {
         var seen = 0
+        // What the last job said this thread reads first in the next one: prefetched while waiting.
+        var ahead: UnsafeRawBufferPointer?
         while true {
             var spins = 0
             while epoch.load(ordering: .acquiring) == seen {
                 if stopping.load(ordering: .relaxed) { return }
+                if Self.prefetchPiece(of: &ahead) { continue }
                 spins += 1
                 if spins < spinLimit {
                     bora_cpu_relax()
@@ -167,6 +195,7 @@ public final class ThreadPool: @unchecked Sendable {
             if stopping.load(ordering: .relaxed) { return }
             seen = epoch.load(ordering: .acquiring)
             job?.execute(thread: index, threads: threadCount)
+            ahead = job?.upcomingReads(thread: index, threads: threadCount)
             pending.subtract(1, ordering: .releasing)
         }
     }

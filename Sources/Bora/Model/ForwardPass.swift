@@ -108,7 +108,7 @@ package final class ForwardPass {
             RMSNorm.apply(b.hidden, gain: layer.attentionNorm, epsilon: c.rmsNormEpsilon, rows: n, output: b.normed)
             activations.set(b.normed, rows: n, cols: dim)
             MatMul.multiply(layer.query, activations, output: b.queries, and: (layer.key, b.keys), and: (layer.value, b.values),
-                            kernels: kernels, pool: pool, workspace: workspace)
+                            then: MatMul.Upcoming(layer.attentionOutput), kernels: kernels, pool: pool, workspace: workspace)
             for t in 0..<n {
                 let angles = b.ropeTable + t * c.headDim
                 rope.apply(b.queries + t * c.queryDim, heads: c.headCount, angles: angles)
@@ -127,7 +127,7 @@ package final class ForwardPass {
                                   positions: piece.start..<(piece.start + segment.count))
             }
             activations.set(b.attention, rows: n, cols: c.queryDim)
-            multiply(layer.attentionOutput, b.normed)
+            multiply(layer.attentionOutput, b.normed, then: MatMul.Upcoming(layer.feedForwardGate, layer.feedForwardUp))
             Elementwise.add(b.normed, into: b.hidden, count: n * dim)
 
             RMSNorm.apply(b.hidden, gain: layer.feedForwardNorm, epsilon: c.rmsNormEpsilon, rows: n, output: b.normed)
@@ -136,10 +136,13 @@ package final class ForwardPass {
                 let rows = min(b.feedForwardRows, n - row)
                 activations.set(b.normed + row * dim, rows: rows, cols: dim)
                 MatMul.multiply(layer.feedForwardGate, activations, output: b.gate, and: (layer.feedForwardUp, b.up),
-                                kernels: kernels, pool: pool, workspace: workspace)
+                                then: MatMul.Upcoming(layer.feedForwardDown), kernels: kernels, pool: pool, workspace: workspace)
                 Elementwise.siluMultiply(b.gate, b.up, count: rows * c.feedForwardDim)
                 activations.set(b.gate, rows: rows, cols: c.feedForwardDim)
-                multiply(layer.feedForwardDown, b.down)
+                // Then the next layer's Q, K and V, or the LM head.
+                let after = l + 1 < w.layers.count
+                    ? MatMul.Upcoming(w.layers[l + 1].query, w.layers[l + 1].key, w.layers[l + 1].value) : MatMul.Upcoming(w.output)
+                multiply(layer.feedForwardDown, b.down, then: after)
                 Elementwise.add(b.down, into: b.hidden + row * dim, count: rows * dim)
                 row += rows
             }
@@ -162,7 +165,8 @@ package final class ForwardPass {
                 RMSNorm.apply(b.hidden + row * dim, gain: w.outputNorm, epsilon: c.rmsNormEpsilon, rows: 1, output: b.normed + i * dim)
             }
             activations.set(b.normed, rows: rows, cols: dim)
-            multiply(w.output, b.logits)
+            // Then (the next step) the first layer's Q, K and V.
+            multiply(w.output, b.logits, then: w.layers.first.map { MatMul.Upcoming($0.query, $0.key, $0.value) })
             for i in 0..<rows {
                 receive(logitPieces[first + i], logitOffsets[first + i],
                         UnsafeBufferPointer(start: b.logits + i * c.vocabularySize, count: c.vocabularySize))
@@ -174,7 +178,7 @@ package final class ForwardPass {
 
     /// `out = W · (the current activations)`.
     @inline(__always)
-    private func multiply(_ w: WeightMatrix, _ out: UnsafeMutablePointer<Float>) {
-        MatMul.multiply(w, activations, output: out, kernels: kernels, pool: pool, workspace: workspace)
+    private func multiply(_ w: WeightMatrix, _ out: UnsafeMutablePointer<Float>, then next: MatMul.Upcoming?) {
+        MatMul.multiply(w, activations, output: out, then: next, kernels: kernels, pool: pool, workspace: workspace)
     }
 }

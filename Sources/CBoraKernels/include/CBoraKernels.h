@@ -41,6 +41,10 @@ void bora_cpu_relax(void);
 /// helping), atomically. -1 when the run is empty.
 int64_t bora_take_chunk(uint64_t *range, int from_back);
 
+/// Asks for the cache lines of `bytes` bytes at `p` to be brought into the core's level-2 cache
+/// (a prefetch hint per 64-byte line; nothing is read and no fault is taken).
+void bora_prefetch_l2(const void *p, int64_t bytes);
+
 // ---- Activations quantized to 8 bits (once per matrix product) ----
 //
 // Rows of k floats (k a multiple of 32) become k int8 values `q`, one float scale `d` per 32
