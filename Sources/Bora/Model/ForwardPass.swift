@@ -48,6 +48,13 @@ package final class ForwardPass {
     /// Rows whose logits a step wants: the piece and the row within it.
     private let logitPieces: UnsafeMutablePointer<Int>
     private let logitOffsets: UnsafeMutablePointer<Int>
+    /// What follows each product of a step, for the threads to prefetch when done (`MatMul.Upcoming`),
+    /// per layer: after Q/K/V the output projection, then gate and up, then down, then the next
+    /// layer's Q/K/V (the last layer's: the LM head); after the LM head, the first layer's Q/K/V.
+    /// Made once: the weights do not change.
+    private let upcoming: [(attentionOutput: MatMul.Upcoming, feedForward: MatMul.Upcoming,
+                            down: MatMul.Upcoming, next: MatMul.Upcoming)]
+    private let afterOutput: MatMul.Upcoming?
 
     /// - Parameters:
     ///   - maximumKeys: the most keys one query can see (W, or the longest cache).
@@ -75,6 +82,13 @@ package final class ForwardPass {
                               maximumKeys: maximumKeys, maximumRows: capacity, maximumSegments: self.maximumPieces,
                               threads: self.pool.threadCount)
         segments.reserveCapacity(self.maximumPieces)
+        let layers = model.weights.layers
+        let queryKeyValue = layers.map { MatMul.Upcoming($0.query, $0.key, $0.value) }
+        upcoming = layers.indices.map { l in
+            (MatMul.Upcoming(layers[l].attentionOutput), MatMul.Upcoming(layers[l].feedForwardGate, layers[l].feedForwardUp),
+             MatMul.Upcoming(layers[l].feedForwardDown), l + 1 < layers.count ? queryKeyValue[l + 1] : MatMul.Upcoming(model.weights.output))
+        }
+        afterOutput = queryKeyValue.first
         logitPieces = .allocate(capacity: capacity)
         logitOffsets = .allocate(capacity: capacity)
     }
@@ -108,7 +122,7 @@ package final class ForwardPass {
             RMSNorm.apply(b.hidden, gain: layer.attentionNorm, epsilon: c.rmsNormEpsilon, rows: n, output: b.normed)
             activations.set(b.normed, rows: n, cols: dim)
             MatMul.multiply(layer.query, activations, output: b.queries, and: (layer.key, b.keys), and: (layer.value, b.values),
-                            then: MatMul.Upcoming(layer.attentionOutput), kernels: kernels, pool: pool, workspace: workspace)
+                            then: upcoming[l].attentionOutput, kernels: kernels, pool: pool, workspace: workspace)
             for t in 0..<n {
                 let angles = b.ropeTable + t * c.headDim
                 rope.apply(b.queries + t * c.queryDim, heads: c.headCount, angles: angles)
@@ -127,7 +141,7 @@ package final class ForwardPass {
                                   positions: piece.start..<(piece.start + segment.count))
             }
             activations.set(b.attention, rows: n, cols: c.queryDim)
-            multiply(layer.attentionOutput, b.normed, then: MatMul.Upcoming(layer.feedForwardGate, layer.feedForwardUp))
+            multiply(layer.attentionOutput, b.normed, then: upcoming[l].feedForward)
             Elementwise.add(b.normed, into: b.hidden, count: n * dim)
 
             RMSNorm.apply(b.hidden, gain: layer.feedForwardNorm, epsilon: c.rmsNormEpsilon, rows: n, output: b.normed)
@@ -136,13 +150,10 @@ package final class ForwardPass {
                 let rows = min(b.feedForwardRows, n - row)
                 activations.set(b.normed + row * dim, rows: rows, cols: dim)
                 MatMul.multiply(layer.feedForwardGate, activations, output: b.gate, and: (layer.feedForwardUp, b.up),
-                                then: MatMul.Upcoming(layer.feedForwardDown), kernels: kernels, pool: pool, workspace: workspace)
+                                then: upcoming[l].down, kernels: kernels, pool: pool, workspace: workspace)
                 Elementwise.siluMultiply(b.gate, b.up, count: rows * c.feedForwardDim)
                 activations.set(b.gate, rows: rows, cols: c.feedForwardDim)
-                // Then the next layer's Q, K and V, or the LM head.
-                let after = l + 1 < w.layers.count
-                    ? MatMul.Upcoming(w.layers[l + 1].query, w.layers[l + 1].key, w.layers[l + 1].value) : MatMul.Upcoming(w.output)
-                multiply(layer.feedForwardDown, b.down, then: after)
+                multiply(layer.feedForwardDown, b.down, then: upcoming[l].next)
                 Elementwise.add(b.down, into: b.hidden + row * dim, count: rows * dim)
                 row += rows
             }
@@ -165,8 +176,7 @@ package final class ForwardPass {
                 RMSNorm.apply(b.hidden + row * dim, gain: w.outputNorm, epsilon: c.rmsNormEpsilon, rows: 1, output: b.normed + i * dim)
             }
             activations.set(b.normed, rows: rows, cols: dim)
-            // Then (the next step) the first layer's Q, K and V.
-            multiply(w.output, b.logits, then: w.layers.first.map { MatMul.Upcoming($0.query, $0.key, $0.value) })
+            multiply(w.output, b.logits, then: afterOutput)
             for i in 0..<rows {
                 receive(logitPieces[first + i], logitOffsets[first + i],
                         UnsafeBufferPointer(start: b.logits + i * c.vocabularySize, count: c.vocabularySize))
