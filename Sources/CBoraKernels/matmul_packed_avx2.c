@@ -215,16 +215,21 @@ INLINE __m256 accumulate(const int type, __m256 acc, __m256i a, __m256i b, const
     return acc;
 }
 
-/// M activation rows × 8 weight rows (half h of group g), all units.
+/// M activation rows × 8 weight rows (half h of group g), all units. `prefetch`: the first tile over
+/// group g, which streams it from memory (packed.h).
 INLINE void tile(const int type, const int M, const uint8_t *packed, int64_t k, int64_t g, int h, int64_t b0,
-                 const int8_t *xq, const float *xd, const float *xs16, const int32_t *xsum, float *out, int64_t os) {
+                 const int prefetch, const int8_t *xq, const float *xd, const float *xs16, const int32_t *xsum,
+                 float *out, int64_t os) {
     const int64_t units = k / 32;
     __m256 acc[6];
     for (int m = 0; m < M; m++) acc[m] = _mm256_setzero_ps();
     const int ups = bora_units_per_super(type);
-    const uint8_t *base = packed;
+    const int64_t stride = bora_super_bytes(type) / ups;
+    const uint8_t *base = packed, *ahead = bora_unit_base(type, packed, units, g, 0) + BORA_PREFETCH_DISTANCE;
     super_factors sf;
     for (int64_t j = 0; j < units; j++) {
+        if (prefetch) for (int64_t o = 0; o < stride; o += 64) _mm_prefetch((const char *)(ahead + o), _MM_HINT_T0);
+        ahead += stride;
         if (j % ups == 0) {
             base = bora_unit_base(type, packed, units, g, j);
             sf = super_scales(type, base, h);
@@ -287,11 +292,12 @@ INLINE void matmul_packed_type(const int type, const uint8_t *packed, int64_t k,
         for (int64_t g = g0; g < g1; g++)
             for (int h = 0; h < 2; h++) {
                 int64_t b = c0;
-                for (; b + 4 <= c1; b += 4) tile(type, 4, packed, k, g, h, b, xq, xd, xs16, xsum, out, os);
+                for (; b + 4 <= c1; b += 4) tile(type, 4, packed, k, g, h, b, b == c0 && h == 0, xq, xd, xs16, xsum, out, os);
+                const int first = b == c0 && h == 0;
                 switch (c1 - b) {
-                case 3: tile(type, 3, packed, k, g, h, b, xq, xd, xs16, xsum, out, os); break;
-                case 2: tile(type, 2, packed, k, g, h, b, xq, xd, xs16, xsum, out, os); break;
-                case 1: tile(type, 1, packed, k, g, h, b, xq, xd, xs16, xsum, out, os); break;
+                case 3: tile(type, 3, packed, k, g, h, b, first, xq, xd, xs16, xsum, out, os); break;
+                case 2: tile(type, 2, packed, k, g, h, b, first, xq, xd, xs16, xsum, out, os); break;
+                case 1: tile(type, 1, packed, k, g, h, b, first, xq, xd, xs16, xsum, out, os); break;
                 }
             }
     }

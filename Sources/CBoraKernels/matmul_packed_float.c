@@ -18,8 +18,10 @@
 #define TARGET256 __attribute__((target("avx2,fma,f16c")))
 #define INLINE256 static inline __attribute__((always_inline)) TARGET256
 
-/// Decode streams each of `count` groups from byte `offset`: prefetch the line
-/// BORA_PREFETCH_DISTANCE ahead in each (packed.h), into L2.
+/// Decode, and the first tile of a step over these groups, streams each of `count` groups from byte
+/// `offset`: prefetch the line BORA_PREFETCH_DISTANCE ahead in each (packed.h), into L2. Rows left
+/// after the 6-row (4-row on AVX2) tiles go in one tile rather than one tile each: on the 1.1B F16
+/// file, steps of 2–5 rows ran 1.3–2.0× faster (same pairing as packed.h).
 static inline __attribute__((always_inline)) void prefetch_groups(const uint8_t *packed, int64_t g, int count,
                                                                   size_t group_bytes, int64_t offset) {
     for (int z = 0; z < count; z++)
@@ -29,7 +31,7 @@ static inline __attribute__((always_inline)) void prefetch_groups(const uint8_t 
 // ---- AVX-512: M activation rows × NZ groups of 16 weight rows ----
 
 INLINE512 void tile512(const int type, const int bf16, const int M, const int NZ, const uint8_t *packed, int64_t k,
-                       int64_t g, int64_t b0, const float *x, const uint16_t *xb, float *out, int64_t os) {
+                       int64_t g, int64_t b0, const int prefetch, const float *x, const uint16_t *xb, float *out, int64_t os) {
     __m512 acc[6][4];
     for (int m = 0; m < M; m++)
         for (int z = 0; z < NZ; z++) acc[m][z] = _mm512_setzero_ps();
@@ -38,7 +40,7 @@ INLINE512 void tile512(const int type, const int bf16, const int M, const int NZ
         for (int64_t p = 0; p < k / 2; p++) {
             __m512i w[4];
             for (int z = 0; z < NZ; z++) w[z] = _mm512_loadu_si512(packed + (g + z) * group_bytes + 64 * p);
-            if (M == 1) prefetch_groups(packed, g, NZ, group_bytes, 64 * p);
+            if (prefetch) prefetch_groups(packed, g, NZ, group_bytes, 64 * p);
             for (int m = 0; m < M; m++) {
                 int32_t pair;
                 memcpy(&pair, xb + (b0 + m) * k + 2 * p, 4);
@@ -55,7 +57,7 @@ INLINE512 void tile512(const int type, const int bf16, const int M, const int NZ
                 lo[z] = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
                 hi[z] = _mm512_castsi512_ps(_mm512_and_si512(v, high));
             }
-            if (M == 1) prefetch_groups(packed, g, NZ, group_bytes, 64 * p);
+            if (prefetch) prefetch_groups(packed, g, NZ, group_bytes, 64 * p);
             for (int m = 0; m < M; m++) {
                 const __m512 x0 = _mm512_set1_ps(x[(b0 + m) * k + 2 * p]), x1 = _mm512_set1_ps(x[(b0 + m) * k + 2 * p + 1]);
                 for (int z = 0; z < NZ; z++) acc[m][z] = _mm512_fmadd_ps(hi[z], x1, _mm512_fmadd_ps(lo[z], x0, acc[m][z]));
@@ -65,7 +67,7 @@ INLINE512 void tile512(const int type, const int bf16, const int M, const int NZ
         for (int64_t e = 0; e < k; e++) {
             __m512 w[4];
             for (int z = 0; z < NZ; z++) w[z] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(packed + (g + z) * group_bytes + 32 * e)));
-            if (M == 1 && (e & 1) == 0) prefetch_groups(packed, g, NZ, group_bytes, 32 * e);
+            if (prefetch && (e & 1) == 0) prefetch_groups(packed, g, NZ, group_bytes, 32 * e);
             for (int m = 0; m < M; m++) {
                 const __m512 xv = _mm512_set1_ps(x[(b0 + m) * k + e]);
                 for (int z = 0; z < NZ; z++) acc[m][z] = _mm512_fmadd_ps(w[z], xv, acc[m][z]);
@@ -76,13 +78,23 @@ INLINE512 void tile512(const int type, const int bf16, const int M, const int NZ
         for (int z = 0; z < NZ; z++) _mm512_storeu_ps(out + (b0 + m) * os + 16 * (g + z), acc[m][z]);
 }
 
+// The rows left after the 6-row tiles, in one tile (each weight load serves all of them).
+#define TILE512_ROWS(NZ)                                                                                            \
+    switch (c1 - b) {                                                                                                \
+    case 5: tile512(type, bf16, 5, NZ, packed, k, g, b, b == c0, x, xb, out, os); break;                            \
+    case 4: tile512(type, bf16, 4, NZ, packed, k, g, b, b == c0, x, xb, out, os); break;                            \
+    case 3: tile512(type, bf16, 3, NZ, packed, k, g, b, b == c0, x, xb, out, os); break;                            \
+    case 2: tile512(type, bf16, 2, NZ, packed, k, g, b, b == c0, x, xb, out, os); break;                            \
+    case 1: tile512(type, bf16, 1, NZ, packed, k, g, b, b == c0, x, xb, out, os); break;                            \
+    }
+
 INLINE512 void matmul512(const int type, const int bf16, const uint8_t *packed, int64_t k, int64_t g0, int64_t g1,
                          const float *x, const uint16_t *xb, int64_t batch, float *out, int64_t os) {
     if (batch == 1) {
         // Decode: 4 groups at a time are 4 independent chains (latency hidden), each still in k order.
         int64_t g = g0;
-        for (; g + 4 <= g1; g += 4) tile512(type, bf16, 1, 4, packed, k, g, 0, x, xb, out, os);
-        for (; g < g1; g++) tile512(type, bf16, 1, 1, packed, k, g, 0, x, xb, out, os);
+        for (; g + 4 <= g1; g += 4) tile512(type, bf16, 1, 4, packed, k, g, 0, 1, x, xb, out, os);
+        for (; g < g1; g++) tile512(type, bf16, 1, 1, packed, k, g, 0, 1, x, xb, out, os);
         return;
     }
     for (int64_t c0 = 0; c0 < batch; c0 += 64) {
@@ -92,18 +104,18 @@ INLINE512 void matmul512(const int type, const int bf16, const uint8_t *packed, 
         // vectors per 24 vdpbf16ps (measured +3% on the 1.1B BF16 pp512 against 2 groups).
         for (; bf16 && g + 4 <= g1; g += 4) {
             int64_t b = c0;
-            for (; b + 6 <= c1; b += 6) tile512(type, bf16, 6, 4, packed, k, g, b, x, xb, out, os);
-            for (; b < c1; b++) tile512(type, bf16, 1, 4, packed, k, g, b, x, xb, out, os);
+            for (; b + 6 <= c1; b += 6) tile512(type, bf16, 6, 4, packed, k, g, b, b == c0, x, xb, out, os);
+            TILE512_ROWS(4)
         }
         for (; g + 2 <= g1; g += 2) {
             int64_t b = c0;
-            for (; b + 6 <= c1; b += 6) tile512(type, bf16, 6, 2, packed, k, g, b, x, xb, out, os);
-            for (; b < c1; b++) tile512(type, bf16, 1, 2, packed, k, g, b, x, xb, out, os);
+            for (; b + 6 <= c1; b += 6) tile512(type, bf16, 6, 2, packed, k, g, b, b == c0, x, xb, out, os);
+            TILE512_ROWS(2)
         }
         for (; g < g1; g++) {
             int64_t b = c0;
-            for (; b + 6 <= c1; b += 6) tile512(type, bf16, 6, 1, packed, k, g, b, x, xb, out, os);
-            for (; b < c1; b++) tile512(type, bf16, 1, 1, packed, k, g, b, x, xb, out, os);
+            for (; b + 6 <= c1; b += 6) tile512(type, bf16, 6, 1, packed, k, g, b, b == c0, x, xb, out, os);
+            TILE512_ROWS(1)
         }
     }
 }
@@ -118,7 +130,7 @@ TARGET512 static void bf16_512_dot(const uint8_t *p, int64_t k, int64_t g0, int6
 // ---- AVX2: M activation rows × the two 8-row halves of one group ----
 
 INLINE256 void tile256(const int type, const int M, const int NG, const uint8_t *packed, int64_t k, int64_t g, int64_t b0,
-                       const float *x, float *out, int64_t os) {
+                       const int prefetch, const float *x, float *out, int64_t os) {
     __m256 acc[4][4];
     for (int m = 0; m < M; m++)
         for (int h = 0; h < 2 * NG; h++) acc[m][h] = _mm256_setzero_ps();
@@ -132,7 +144,7 @@ INLINE256 void tile256(const int type, const int M, const int NG, const uint8_t 
                 lo[h] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
                 hi[h] = _mm256_castsi256_ps(_mm256_and_si256(v, high));
             }
-            if (M == 1) prefetch_groups(packed, g, NG, group_bytes, 64 * p);
+            if (prefetch) prefetch_groups(packed, g, NG, group_bytes, 64 * p);
             for (int m = 0; m < M; m++) {
                 const __m256 x0 = _mm256_set1_ps(x[(b0 + m) * k + 2 * p]), x1 = _mm256_set1_ps(x[(b0 + m) * k + 2 * p + 1]);
                 for (int h = 0; h < 2 * NG; h++) acc[m][h] = _mm256_fmadd_ps(hi[h], x1, _mm256_fmadd_ps(lo[h], x0, acc[m][h]));
@@ -143,7 +155,7 @@ INLINE256 void tile256(const int type, const int M, const int NG, const uint8_t 
             __m256 w[4];
             for (int h = 0; h < 2 * NG; h++)
                 w[h] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(packed + (g + h / 2) * group_bytes + 32 * e + 16 * (h & 1))));
-            if (M == 1 && (e & 1) == 0) prefetch_groups(packed, g, NG, group_bytes, 32 * e);
+            if (prefetch && (e & 1) == 0) prefetch_groups(packed, g, NG, group_bytes, 32 * e);
             for (int m = 0; m < M; m++) {
                 const __m256 xv = _mm256_set1_ps(x[(b0 + m) * k + e]);
                 for (int h = 0; h < 2 * NG; h++) acc[m][h] = _mm256_fmadd_ps(w[h], xv, acc[m][h]);
@@ -158,16 +170,20 @@ INLINE256 void matmul256(const int type, const uint8_t *packed, int64_t k, int64
                          int64_t batch, float *out, int64_t os) {
     if (batch == 1) {
         int64_t g = g0;
-        for (; g + 2 <= g1; g += 2) tile256(type, 1, 2, packed, k, g, 0, x, out, os);
-        for (; g < g1; g++) tile256(type, 1, 1, packed, k, g, 0, x, out, os);
+        for (; g + 2 <= g1; g += 2) tile256(type, 1, 2, packed, k, g, 0, 1, x, out, os);
+        for (; g < g1; g++) tile256(type, 1, 1, packed, k, g, 0, 1, x, out, os);
         return;
     }
     for (int64_t c0 = 0; c0 < batch; c0 += 64) {
         const int64_t c1 = c0 + 64 < batch ? c0 + 64 : batch;
         for (int64_t g = g0; g < g1; g++) {
             int64_t b = c0;
-            for (; b + 4 <= c1; b += 4) tile256(type, 4, 1, packed, k, g, b, x, out, os);
-            for (; b < c1; b++) tile256(type, 1, 1, packed, k, g, b, x, out, os);
+            for (; b + 4 <= c1; b += 4) tile256(type, 4, 1, packed, k, g, b, b == c0, x, out, os);
+            switch (c1 - b) {
+            case 3: tile256(type, 3, 1, packed, k, g, b, b == c0, x, out, os); break;
+            case 2: tile256(type, 2, 1, packed, k, g, b, b == c0, x, out, os); break;
+            case 1: tile256(type, 1, 1, packed, k, g, b, b == c0, x, out, os); break;
+            }
         }
     }
 }

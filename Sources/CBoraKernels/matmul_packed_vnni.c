@@ -250,19 +250,24 @@ INLINE void tile_dots(const int type, const int M, const int NZ, const uint8_t *
     }
 }
 
-/// Prompt: M activation rows × NZ groups (16·NZ weight rows), all units.
+/// Prompt: M activation rows × NZ groups (16·NZ weight rows), all units. `prefetch`: the first tile
+/// over these groups, which streams them from memory (packed.h).
 INLINE void tile(const int type, const int M, const int NZ, const uint8_t *packed, int64_t k, int64_t g, int64_t b0,
-                 const int8_t *xq, const float *xd, const float *xs16, const int32_t *xsum, float *out, int64_t os) {
+                 const int prefetch, const int8_t *xq, const float *xd, const float *xs16, const int32_t *xsum, float *out, int64_t os) {
     const int64_t units = k / 32;
     __m512 acc[6][2];
     for (int m = 0; m < M; m++)
         for (int z = 0; z < NZ; z++) acc[m][z] = _mm512_setzero_ps();
     const int ups = bora_units_per_super(type);
-    const uint8_t *base[2];
+    const int64_t stride = bora_super_bytes(type) / ups;
+    const uint8_t *base[2], *ahead[2];
+    for (int z = 0; z < NZ; z++) ahead[z] = bora_unit_base(type, packed, units, g + z, 0) + BORA_PREFETCH_DISTANCE;
     super_factors sf[2];
     for (int64_t j = 0; j < units; j++) {
         const uint8_t *q[2];
         for (int z = 0; z < NZ; z++) {
+            if (prefetch) for (int64_t o = 0; o < stride; o += 64) _mm_prefetch((const char *)(ahead[z] + o), _MM_HINT_T0);
+            ahead[z] += stride;
             if (j % ups == 0) {
                 base[z] = bora_unit_base(type, packed, units, g + z, j);
                 sf[z] = super_scales(type, base[z]);
@@ -291,11 +296,11 @@ INLINE void tile(const int type, const int M, const int NZ, const uint8_t *packe
 
 #define TILE_ROWS(NZ)                                                                                       \
     switch (c1 - b) {                                                                                       \
-    case 5: tile(type, 5, NZ, packed, k, g, b, xq, xd, xs16, xsum, out, os); break;                         \
-    case 4: tile(type, 4, NZ, packed, k, g, b, xq, xd, xs16, xsum, out, os); break;                         \
-    case 3: tile(type, 3, NZ, packed, k, g, b, xq, xd, xs16, xsum, out, os); break;                         \
-    case 2: tile(type, 2, NZ, packed, k, g, b, xq, xd, xs16, xsum, out, os); break;                         \
-    case 1: tile(type, 1, NZ, packed, k, g, b, xq, xd, xs16, xsum, out, os); break;                         \
+    case 5: tile(type, 5, NZ, packed, k, g, b, b == c0, xq, xd, xs16, xsum, out, os); break;                         \
+    case 4: tile(type, 4, NZ, packed, k, g, b, b == c0, xq, xd, xs16, xsum, out, os); break;                         \
+    case 3: tile(type, 3, NZ, packed, k, g, b, b == c0, xq, xd, xs16, xsum, out, os); break;                         \
+    case 2: tile(type, 2, NZ, packed, k, g, b, b == c0, xq, xd, xs16, xsum, out, os); break;                         \
+    case 1: tile(type, 1, NZ, packed, k, g, b, b == c0, xq, xd, xs16, xsum, out, os); break;                         \
     }
 
 INLINE void matmul_packed_type(const int type, const uint8_t *packed, int64_t k, int64_t g0, int64_t g1,
@@ -312,14 +317,14 @@ INLINE void matmul_packed_type(const int type, const uint8_t *packed, int64_t k,
         // Per-16 formats hold two integer sums per output: 4 activation rows keep them in registers.
         for (; g + 2 <= g1; g += 2) {
             int64_t b = c0;
-            if (per16(type)) for (; b + 4 <= c1; b += 4) tile(type, 4, 2, packed, k, g, b, xq, xd, xs16, xsum, out, os);
-            else for (; b + 6 <= c1; b += 6) tile(type, 6, 2, packed, k, g, b, xq, xd, xs16, xsum, out, os);
+            if (per16(type)) for (; b + 4 <= c1; b += 4) tile(type, 4, 2, packed, k, g, b, b == c0, xq, xd, xs16, xsum, out, os);
+            else for (; b + 6 <= c1; b += 6) tile(type, 6, 2, packed, k, g, b, b == c0, xq, xd, xs16, xsum, out, os);
             TILE_ROWS(2)
         }
         for (; g < g1; g++) {
             int64_t b = c0;
-            if (per16(type)) for (; b + 4 <= c1; b += 4) tile(type, 4, 1, packed, k, g, b, xq, xd, xs16, xsum, out, os);
-            else for (; b + 6 <= c1; b += 6) tile(type, 6, 1, packed, k, g, b, xq, xd, xs16, xsum, out, os);
+            if (per16(type)) for (; b + 4 <= c1; b += 4) tile(type, 4, 1, packed, k, g, b, b == c0, xq, xd, xs16, xsum, out, os);
+            else for (; b + 6 <= c1; b += 6) tile(type, 6, 1, packed, k, g, b, b == c0, xq, xd, xs16, xsum, out, os);
             TILE_ROWS(1)
         }
     }

@@ -13,6 +13,12 @@
 /// alike) and the whole-model decode runs 4–10% faster (`bora bench -p 0 -n 64`, alternating
 /// builds). A plain read is the other way round, 10–20% slower into L1, so the probe keeps L2; the
 /// float kernels were not measured.
+/// Steps of a few rows (a speculative verification, a batch of a few sequences) stream the weights
+/// from memory too: the first activation tile over each group prefetches the same way, the later
+/// ones find the group in cache. Measured 2026-12-07 by switching it on and off every other
+/// repetition of one `bora bench -p 2,4,8,16 -d 200` process (medians of 15–60 pairs): VNNI
+/// 1.1B Q4_K +25% at 2 and 4 rows, +17% at 8, +12% at 16; 7B Q4_0 +22%, +20%, +12%, +11%;
+/// SmolLM2 Q4_1 +13–14% at 2–8 rows; AVX2 1.1B Q4_K +35%, +40%, +20%, +12%; pp512 unchanged.
 #define BORA_PREFETCH_DISTANCE 8192
 
 /// Units (32 elements of 16 rows) per super-block: 8 for the 256-element formats, else 1.
