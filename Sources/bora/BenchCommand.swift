@@ -16,6 +16,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: [.customShort("n"), .customLong("n-gen")], help: "Tokens generated one at a time, a comma-separated list (0 skips the test).")
     var generatedTokens = "128"
 
+    @Option(help: "Speculative verification steps: K tokens at once with the logits of every one (the token fed and K − 1 drafts), a comma-separated list; run interleaved, one step of each size per repetition (1: a decode step), reported as tokens/s of each step.")
+    var verify = "0"
+
     @Option(name: [.customShort("d"), .customLong("n-depth")], help: "Tokens already in the cache when each test starts, a comma-separated list (llama-bench's -d).")
     var depths = "0"
 
@@ -64,13 +67,14 @@ struct BenchCommand: AsyncParsableCommand {
         if join != nil { throw ValidationError("--join needs --parallel") }
         let prompts = try Self.counts(promptTokens, option: "-p").filter { $0 > 0 }
         let gens = try Self.counts(generatedTokens, option: "-n").filter { $0 > 0 }
+        let verifications = try Self.counts(verify, option: "--verify").filter { $0 > 0 }
         let depthList = try Self.counts(depths, option: "-d")
         guard repetitions >= 1, repetitions <= 1000 else { throw ValidationError("-r must be from 1 to 1000") }
         guard let kernelChoice = KernelChoice(rawValue: kernels) else { throw ValidationError("--kernels must be fast or reference") }
         let path = try DefaultModel.resolve(model)
         let model = try LanguageModel(path: path)
         for note in model.files.notes { printError("note: \(note)") }
-        let report = try Benchmark.run(model: model, prompts: prompts, generations: gens, depths: depthList,
+        let report = try Benchmark.run(model: model, prompts: prompts, generations: gens, verifications: verifications, depths: depthList,
                                        repetitions: repetitions, threads: threads, kernels: kernelChoice,
                                        probeMemory: !noMemoryProbe)
         let results = report.tests

@@ -196,6 +196,24 @@ import Testing
         #expect(noReps.status != 0 && noReps.stderr.contains("-r must be from 1 to 1000"), "\(noReps.stderr)")
     }
 
+    /// `bora bench --verify`: speculative verification steps of each size, one sample per repetition
+    /// and size, at each depth, after the prompt and generation tests.
+    @Test func benchMeasuresVerificationSteps() throws {
+        guard available else { return }
+        let r = try runBora(["bench", "-p", "8", "-n", "0", "--verify", "1,3,0", "-d", "0,5", "-r", "3", "--json", "--no-memory-probe"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try JSONValue.parse(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        let tests = try #require(json["tests"]?.array)
+        #expect(tests.map { $0["name"]?.string } == ["pp8", "v1", "v3", "pp8 @ d5", "v1 @ d5", "v3 @ d5"])
+        for test in tests {
+            let samples = (test["samples"]?.array ?? []).compactMap { $0.double }
+            #expect(samples.count == 3 && samples.allSatisfy { $0 > 0 }, "\(test)")
+        }
+        #expect(tests[2]["n_prompt"]?.int == 3 && tests[5]["n_depth"]?.int == 5)
+        let bad = try runBora(["bench", "--verify", "2,x"])
+        #expect(bad.status != 0 && bad.stderr.contains("--verify takes comma-separated counts"), "\(bad.stderr)")
+    }
+
     /// `--lookup`: the greedy answer of plain decoding, with the drafts counted in `--json`.
     @Test func lookupThroughTheCLI() throws {
         guard available else { return }

@@ -1,6 +1,7 @@
 /// Prompt-processing and generation speed in the style of llama-bench: `ppN` evaluates N tokens
 /// at once, `tgN` generates N one at a time, each after `depth` tokens already in the cache, from
-/// random token ids. Shared by `bora bench` and `bora compare`.
+/// random token ids; and `vK`, speculative decoding's verification step of K rows. Shared by
+/// `bora bench` and `bora compare`.
 package enum Benchmark {
     /// One test's tokens/s, one sample per repetition.
     package struct Test: Sendable, Codable, Equatable {
@@ -43,15 +44,20 @@ package enum Benchmark {
 
     /// Runs every prompt and generation test at every depth, `repetitions` times each after one
     /// uncounted warm-up; `progress(done, total)` after each run.
-    package static func run(model: LanguageModel, prompts: [Int], generations: [Int], depths: [Int] = [0],
-                            repetitions: Int, threads: Int?, kernels: KernelChoice = .fast, probeMemory: Bool = true,
-                            shouldStop: () -> Bool = { false },
+    /// - Parameter verifications: sizes K of verification steps (`vK`): K tokens fed at once with the
+    ///   logits of every one, as a speculative step of the token and K − 1 drafts runs, cut back after
+    ///   it as a rejected draft is. They run interleaved, one step of each size per repetition, so
+    ///   that their ratios (`v1` is a decode step) are read over the same moments of the host.
+    package static func run(model: LanguageModel, prompts: [Int], generations: [Int], verifications: [Int] = [],
+                            depths: [Int] = [0], repetitions: Int, threads: Int?, kernels: KernelChoice = .fast,
+                            probeMemory: Bool = true, shouldStop: () -> Bool = { false },
                             progress: (Int, Int) -> Void = { _, _ in }) throws(BoraError) -> Report {
         let prompts = prompts.filter { $0 > 0 }, generations = generations.filter { $0 > 0 }
+        let verifications = verifications.filter { $0 > 0 }
         guard repetitions >= 1 else { throw .invalidArgument("repetitions must be at least 1, got \(repetitions)") }
         guard depths.allSatisfy({ $0 >= 0 }) else { throw .invalidArgument("depths cannot be negative") }
         let c = model.config
-        let longest = max(prompts.max() ?? 0, generations.max() ?? 0, 1)
+        let longest = max(prompts.max() ?? 0, generations.max() ?? 0, verifications.max() ?? 0, 1)
         let deepest = depths.max() ?? 0
         // Prompts (and the depth) are evaluated in chunks as long as the longest prompt, at least 512
         // (llama-bench's micro-batch), so `-p 0 -d N` does not fill the depth token by token; at
@@ -61,7 +67,7 @@ package enum Benchmark {
             maxContext: deepest + longest + 1, chunkSize: chunk, threads: threads, kernels: kernels))
         var random = SystemRandomNumberGenerator()
         let tokens = (0..<(deepest + longest)).map { _ in Int.random(in: min(3, c.vocabularySize - 1)..<c.vocabularySize, using: &random) }
-        let total = depths.count * (prompts.count + generations.count) * (repetitions + 1)
+        let total = depths.count * (prompts.count + generations.count + verifications.count) * (repetitions + 1)
         var done = 0
 
         // One buffer for the reads beside each generation repetition and the best-of-5 at the end.
@@ -118,6 +124,32 @@ package enum Benchmark {
                 if samples.isEmpty { break depthLoop }
                 tests.append(Test(name: "tg\(n)" + suffix, prompt: 0, generated: n, depth: depth, samples: samples,
                                   memorySamples: memory.count == samples.count ? memory : nil))
+            }
+            if !verifications.isEmpty {
+                var samples = [[Double]](repeating: [], count: verifications.count)
+                for rep in 0...repetitions {
+                    for (i, k) in verifications.enumerated() {
+                        if shouldStop() { break depthLoop }
+                        // Back to the depth as `Generator` cuts off rejected drafts (a full restore
+                        // copies the whole cache, evicting what a real step would find cached).
+                        if context.canTruncate(to: depth) {
+                            try context.truncate(to: depth)
+                        } else if let start {
+                            context.restore(start)
+                        } else {
+                            context.reset()
+                        }
+                        let began = ContinuousClock.now
+                        try context.evaluate(Array(tokens[depth..<(depth + k)]), logitsFrom: 0) { _, _ in }
+                        let seconds = (ContinuousClock.now - began).seconds
+                        if rep > 0 { samples[i].append(Double(k) / seconds) }
+                        done += 1
+                        progress(done, total)
+                    }
+                }
+                for (i, k) in verifications.enumerated() {
+                    tests.append(Test(name: "v\(k)" + suffix, prompt: k, generated: 0, depth: depth, samples: samples[i]))
+                }
             }
         }
         let memory = probeMemory && !shouldStop() ? try memoryProbe().best(of: 5, pool: context.pool) : nil
