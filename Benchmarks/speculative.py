@@ -17,6 +17,14 @@ chat text with its fixed draft length (--draft-max) and with 0 (its plain decodi
 
   python3 Benchmarks/speculative.py [MODEL] [--rounds 5] [--tokens 192] [--threads 2] [--only rewrite,free]
 
+With --draft DRAFT, the speculative runs draft with that model (`bora run --draft DRAFT`) instead of
+prompt lookup, and llama.cpp is left out. The only real weights here are SmolLM2's, so the pair is
+that model at full precision against its Q4_1 file as the draft (Tools/make_smollm2_variants.py):
+
+  python3 Tools/make_smollm2_variants.py F16
+  python3 Benchmarks/speculative.py ~/.cache/bora/models/SmolLM2-135M-Instruct.F16.gguf \
+      --draft ~/.cache/bora/models/SmolLM2-135M-Instruct.Q4_1.gguf --draft-max 6
+
 Prints a table (mean ± sd over rounds) and, with --json FILE, every sample.
 """
 import argparse
@@ -74,10 +82,12 @@ def chatml(user):
             f"<|im_start|>assistant\n")
 
 
-def bora(binary, model, mode, prompt, tokens, threads, lookup, draft_max, ngram):
+def bora(binary, model, mode, prompt, tokens, threads, lookup, draft_max, ngram, draft=None):
     cmd = [binary, "run", model, "--json", "--temp", "0", "-n", str(tokens), "-t", str(threads), "-p", prompt]
     cmd += ["--chat", "--system", SYSTEM] if mode == "chat" else ["--raw"]
-    if lookup:
+    if lookup and draft:
+        cmd += ["--draft", draft, "--draft-max", str(draft_max)]
+    elif lookup:
         cmd += ["--lookup", "--draft-max", str(draft_max)] + (["--lookup-ngram", ngram] if ngram else [])
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
@@ -116,6 +126,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--draft-max", type=int, default=8)
     parser.add_argument("--ngram", default=None, help="bora's --lookup-ngram MIN:MAX")
+    parser.add_argument("--draft", default=None, help="draft with this model (bora's --draft) instead of prompt lookup")
     parser.add_argument("--only", default=None, help="comma-separated workloads")
     parser.add_argument("--llama-lookup", default=None, help="llama.cpp's llama-lookup (default: CACHE/llama.cpp/build/bin)")
     parser.add_argument("--json", default=None, help="write every sample here")
@@ -125,11 +136,12 @@ def main():
                                     text=True, check=True).stdout.strip()
     cache = os.environ.get("BORA_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "bora")
     lookup_bin = args.llama_lookup or os.path.join(cache, "llama.cpp", "build", "bin", "llama-lookup")
-    have_llama = os.path.exists(lookup_bin)
+    have_llama = os.path.exists(lookup_bin) and not args.draft
     chosen = workloads()
     if args.only:
         chosen = {k: v for k, v in chosen.items() if k in args.only.split(",")}
 
+    method = "draft" if args.draft else "lookup"
     samples = {name: {"plain": [], "lookup": [], "drafted": [], "accepted": [], "passes": [], "generated": [],
                       "llama_plain": [], "llama_lookup": [], "llama_accept": []} for name in chosen}
     for r in range(args.rounds):
@@ -139,7 +151,7 @@ def main():
             results = {}
             for lookup in order:
                 results[lookup] = bora(args.bora, args.model, mode, prompt, args.tokens, args.threads, lookup, args.draft_max,
-                                       args.ngram)
+                                       args.ngram, args.draft)
             plain, fast = results[False], results[True]
             if plain["tokens"] != fast["tokens"]:
                 sys.exit(f"{name}: speculative output differs from plain decoding")
@@ -161,12 +173,13 @@ def main():
                     else:
                         s["llama_lookup"].append(l["tokens_per_second"])
                         s["llama_accept"].append(l["accepted"] / max(l["drafted"], 1))
-            print(f"round {r + 1}/{args.rounds} {name}: plain {s['plain'][-1]:.1f}, lookup {s['lookup'][-1]:.1f} tokens/s, "
+            print(f"round {r + 1}/{args.rounds} {name}: plain {s['plain'][-1]:.1f}, {method} {s['lookup'][-1]:.1f} tokens/s, "
                   f"kept {fast['accepted_draft_tokens']}/{fast['drafted_tokens']}", file=sys.stderr)
 
+    drafting = f"--draft {os.path.basename(args.draft)}" if args.draft else "--lookup" + (f" --lookup-ngram {args.ngram}" if args.ngram else "")
     print(f"model {os.path.basename(args.model)} | {args.threads} threads | greedy, {args.tokens} tokens at most | "
-          f"--draft-max {args.draft_max}{' --lookup-ngram ' + args.ngram if args.ngram else ''} | {args.rounds} rounds, alternating")
-    header = "| workload | answer tokens | plain t/s | lookup t/s | speed-up | drafts kept | tokens/pass |"
+          f"{drafting} --draft-max {args.draft_max} | {args.rounds} rounds, alternating")
+    header = f"| workload | answer tokens | plain t/s | {method} t/s | speed-up | drafts kept | tokens/pass |"
     if have_llama:
         header += " llama.cpp plain t/s | llama-lookup t/s | llama.cpp speed-up | llama-lookup kept |"
     print(header)
@@ -184,7 +197,7 @@ def main():
             lr = summary([y / x for x, y in zip(s["llama_plain"], s["llama_lookup"])])
             row += f" {a:.1f} ± {sa:.1f} | {b:.1f} ± {sb:.1f} | {lr[0]:.2f} ± {lr[1]:.2f} | {statistics.mean(s['llama_accept']):.0%} |"
         print(row)
-    if not have_llama:
+    if not have_llama and not args.draft:
         print(f"(no llama-lookup at {lookup_bin}: llama.cpp's columns left out)")
     if args.json:
         with open(args.json, "w") as f:

@@ -335,6 +335,35 @@ import Testing
         }
     }
 
+    /// The draft model reads the prompt with the model, in the prompt's time (not at the first draft,
+    /// inside the generation and, in an engine, inside a step every sequence waits on); requests
+    /// that do not draft with it leave it alone.
+    @Test func draftModelReadsThePromptWithTheModel() async throws {
+        let (generator, target, draft) = try Self.draftGenerator()
+        let prompt = Self.repetitivePrompt(length: 40, period: 7, vocabulary: 300, seed: 90)
+        var p = GenerationParameters.greedy
+        (p.maxTokens, p.ignoreEndOfSequence) = (1, true)  // one token: the draft model never drafts
+        try generator.generate(prompt: prompt, parameters: p, startOfText: false) { _ in }
+        #expect(generator.draft?.tokens == [])
+        p.speculation = SpeculativeDecoding(drafter: .draftModel)
+        try generator.generate(prompt: prompt, parameters: p, startOfText: false) { _ in }
+        #expect(generator.draft?.tokens == prompt)
+        // A longer prompt with the same start: the draft keeps what it shares.
+        let longer = prompt + [5, 6, 7]
+        try generator.generate(prompt: longer, parameters: p, startOfText: false) { _ in }
+        #expect(generator.draft?.tokens == longer)
+
+        // The engine reads each prompt chunk (16 tokens a step) into the draft model after the model.
+        let engine = try Engine(model: target, options: EngineOptions(parallel: 2, stepTokens: 16, promptStepTokens: 16, draftModel: draft),
+                                tokenizer: generator.tokenizer)
+        var plain = p
+        plain.speculation = nil
+        let outcomes = try await Self.allAtOnce([(prompt, p), (longer, plain)], engine: engine)
+        #expect(outcomes.allSatisfy { $0.stats?.generatedTokens == 1 })
+        let primed = engine.scheduler.slots.compactMap { $0.draft?.tokens }.filter { !$0.isEmpty }
+        #expect(primed == [prompt])
+    }
+
     @Test func refusesADraftOfAnotherVocabulary() throws {
         let target = try LanguageModel(path: Fixtures.model("tiny-mistral-hf"))
         let other = try LanguageModel(path: Fixtures.model("tiny-llama-hf"))

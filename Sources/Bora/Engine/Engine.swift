@@ -74,7 +74,7 @@ public final class Engine: Sendable {
     public let cacheBytes: Int
     /// Whether requests may draft with a draft model.
     public let hasDraftModel: Bool
-    private let scheduler: Scheduler
+    let scheduler: Scheduler
 
     /// - Parameter tokenizer: overrides the model's own (for models stored without one).
     public init(model: LanguageModel, options: EngineOptions = .init(), tokenizer: Tokenizer? = nil) throws(BoraError) {

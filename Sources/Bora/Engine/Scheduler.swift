@@ -6,7 +6,7 @@ import Foundation
 /// forward pass and hands every sequence its logits.
 final class Scheduler: @unchecked Sendable {
     private let pass: ForwardPass
-    private let slots: [Slot]
+    let slots: [Slot]
     private let stepTokens: Int
     private let promptStepTokens: Int
     private let positionLimit: Int?
@@ -266,6 +266,9 @@ final class Scheduler: @unchecked Sendable {
                 release(r)
                 continue
             }
+            // The draft model reads each prompt chunk after the model (a draft that fails here drafts
+            // nothing), so no step later stops to read a whole prompt into it.
+            if !r.promptDone, r.request.sequence.usesDraftModel, let draft = r.slot.draft { try? draft.prime(r.slot.tokens) }
             guard !piece.logitRows.isEmpty else { continue }
             r.promptDone = true
             let sequence = r.request.sequence

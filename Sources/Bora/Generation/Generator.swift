@@ -13,7 +13,7 @@ public final class Generator {
     /// The tokens of one step (the token fed and its drafts), kept with their capacity.
     private var input: [Int] = []
     /// The draft model's state, for requests that draft with it (`SpeculativeDecoding.Drafter.draftModel`).
-    private let draft: DraftModelRunner?
+    let draft: DraftModelRunner?
 
     /// - Parameters:
     ///   - tokenizer: overrides the model's own (for models stored without one).
@@ -69,6 +69,9 @@ public final class Generator {
             try context.truncate(to: common)
             cachedTokens.removeLast(cachedTokens.count - common)
         }
+        // The draft model reads the prompt too, as part of the prompt's time (it keeps what it shares
+        // with its cache). A draft that fails here drafts nothing; the answer is the same.
+        if sequence.usesDraftModel, let draft { try? draft.prime(prompt) }
         var outcome = SequenceGeneration.RowOutcome.finished
         try context.evaluate(Array(prompt[common...]), logitsFrom: prompt.count - common - 1) { _, logits in
             outcome = sequence.acceptRow(logits, isCancelled: isCancelled(), emit: emit)

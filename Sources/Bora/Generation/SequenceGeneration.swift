@@ -22,7 +22,8 @@ final class SequenceGeneration {
     /// Speculative decoding's drafter and draft length (nil: plain decoding, or a grammar: its state
     /// would have to follow each draft).
     private let lookup: PromptLookup?
-    private let usesDraftModel: Bool
+    /// Whether this sequence drafts with the draft model (the driver reads its prompt into it too).
+    let usesDraftModel: Bool
     private var schedule: DraftSchedule
     /// A sampled draft model's distribution q at each drafted position (its candidates' ids and
     /// probabilities), and q spread over the vocabulary while a row is decided.

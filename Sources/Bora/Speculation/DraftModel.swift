@@ -48,12 +48,26 @@ final class DraftModelRunner {
 
     /// The draft's logits after `prefix` then `extra` (valid until the next call).
     func logits(after prefix: [Int], _ extra: ArraySlice<Int>) throws(BoraError) -> UnsafeBufferPointer<Float> {
+        try catchUp(prefix, extra, withLogits: true)
+        return UnsafeBufferPointer(logits)
+    }
+
+    /// Feeds what the cache lacks of `tokens`, computing no logits: a prompt, while the target reads
+    /// it, so that the first draft does not read the whole prompt inside the generation (and, in an
+    /// engine, inside a step every running sequence waits on).
+    func prime(_ tokens: [Int]) throws(BoraError) {
+        try catchUp(tokens, [], withLogits: false)
+    }
+
+    /// Brings the cache to `prefix` then `extra`, keeping the cached tokens both share; with logits,
+    /// those after the last token in `logits`.
+    private func catchUp(_ prefix: [Int], _ extra: ArraySlice<Int>, withLogits: Bool) throws(BoraError) {
         let total = prefix.count + extra.count
         func token(_ i: Int) -> Int { i < prefix.count ? prefix[i] : extra[extra.startIndex + i - prefix.count] }
         if let limit = positionLimit, total > limit { throw .contextOverflow(needed: total, capacity: limit) }
-        // The cached tokens still shared (the last one is fed again for its logits).
+        // The cached tokens still shared (for logits, the last one is fed again).
         var common = 0
-        while common < min(tokens.count, total - 1), tokens[common] == token(common) { common += 1 }
+        while common < min(tokens.count, withLogits ? total - 1 : total), tokens[common] == token(common) { common += 1 }
         if !cache.canCut(length: tokens.count, to: common) { common = 0 }
         tokens.removeLast(tokens.count - common)
         var nonFinite: Int?
@@ -61,7 +75,7 @@ final class DraftModelRunner {
             input.removeAll(keepingCapacity: true)
             let start = tokens.count
             for i in start..<min(total, start + pass.capacity) { input.append(token(i)) }
-            let isLast = start + input.count == total
+            let isLast = withLogits && start + input.count == total
             pieces.append(ForwardPass.Piece(cache: cache, start: start, tokens: 0..<input.count,
                                             logitRows: isLast ? (input.count - 1)..<input.count : input.count..<input.count))
             pass.run(tokens: input, pieces: pieces) { _, row, rowLogits in
@@ -75,7 +89,6 @@ final class DraftModelRunner {
             tokens.removeAll()
             throw .nonFiniteLogits(position: nonFinite)
         }
-        return UnsafeBufferPointer(logits)
     }
 
     /// Forgets the cached tokens.
