@@ -23,7 +23,7 @@ that model at full precision against its Q4_1 file as the draft (Tools/make_smol
 
   python3 Tools/make_smollm2_variants.py F16
   python3 Benchmarks/speculative.py ~/.cache/bora/models/SmolLM2-135M-Instruct.F16.gguf \
-      --draft ~/.cache/bora/models/SmolLM2-135M-Instruct.Q4_1.gguf --draft-max 6
+      --draft ~/.cache/bora/models/SmolLM2-135M-Instruct.Q4_1.gguf --rounds 4
 
 Prints a table (mean ± sd over rounds) and, with --json FILE, every sample.
 """
