@@ -348,7 +348,7 @@ import Testing
         p.speculation = SpeculativeDecoding(drafter: .draftModel)
         try generator.generate(prompt: prompt, parameters: p, startOfText: false) { _ in }
         #expect(generator.draft?.tokens == prompt)
-        // A longer prompt with the same start: the draft keeps what it shares.
+        // A longer prompt with the same start: the draft then holds all of it.
         let longer = prompt + [5, 6, 7]
         try generator.generate(prompt: longer, parameters: p, startOfText: false) { _ in }
         #expect(generator.draft?.tokens == longer)
