@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import Bora
 
@@ -321,7 +322,15 @@ import Testing
             p.speculation = SpeculativeDecoding(drafter: i % 3 == 1 ? .promptLookup() : .draftModel, maxDraft: 4 + i)
             requests.append((Self.repetitivePrompt(length: 6 + i, period: 4, vocabulary: 300, seed: UInt64(70 + i)), p))
         }
+        // The draft model drafts for all the sequences drafting with it in one pass per position:
+        // some steps draw more drafts than they run passes (one pass per draft would not).
+        let reports = Mutex<[StepReport]>([])
+        engine.observeSteps { report in reports.withLock { $0.append(report) } }
         let batched = try await Self.allAtOnce(requests, engine: engine)
+        engine.observeSteps(nil)
+        let drafting = reports.withLock { $0 }.filter { $0.draftModelPasses > 0 }
+        #expect(drafting.allSatisfy { $0.draftModelPasses <= $0.draftModelDrafts && $0.draftModelPasses <= 9 })
+        #expect(drafting.contains { $0.draftModelDrafts > $0.draftModelPasses })
         for (i, r) in requests.enumerated() {
             var alone = Outcome()
             generator.reset()

@@ -115,8 +115,9 @@ public final class Engine: Sendable {
         let promptStepTokens = max(options.promptStepTokens, stepTokens)
         let pass = try ForwardPass(model: model, capacity: promptStepTokens, maximumPieces: options.parallel, window: plan.window,
                                    maximumKeys: plan.maximumKeys, threads: options.threads, kernels: options.kernels)
+        // The draft model drafts for every slot in one pass per drafted position.
         let draftPass = try options.draftModel.map { (d: LanguageModel) throws(BoraError) in
-            try ForwardPass(model: d, capacity: promptStepTokens, maximumPieces: 1, window: draftPlan!.window,
+            try ForwardPass(model: d, capacity: promptStepTokens, maximumPieces: options.parallel, window: draftPlan!.window,
                             maximumKeys: draftPlan!.maximumKeys, threads: nil, pool: pass.pool, kernels: options.kernels)
         }
         var slots: [Slot] = []
@@ -125,7 +126,7 @@ public final class Engine: Sendable {
             slots.append(Slot(cache: try plan.makeCache(), draft: draft))
         }
         if let q = options.maxQueued, q < 0 { throw .invalidArgument("the queue limit must be 0 or more, got \(q)") }
-        scheduler = Scheduler(pass: pass, slots: slots, stepTokens: stepTokens, promptStepTokens: promptStepTokens,
+        scheduler = Scheduler(pass: pass, draftPass: draftPass, slots: slots, stepTokens: stepTokens, promptStepTokens: promptStepTokens,
                               positionLimit: plan.positionLimit, maxQueued: options.maxQueued)
         scheduler.start()
     }

@@ -6,6 +6,8 @@ import Foundation
 /// forward pass and hands every sequence its logits.
 final class Scheduler: @unchecked Sendable {
     private let pass: ForwardPass
+    /// The draft model's pass, shared by the slots' draft caches.
+    private let draftPass: ForwardPass?
     let slots: [Slot]
     private let stepTokens: Int
     private let promptStepTokens: Int
@@ -32,6 +34,12 @@ final class Scheduler: @unchecked Sendable {
     private var owners: [Running] = []
     private var outcomes: [SequenceGeneration.RowOutcome] = []
     private var failures: [Int?] = []
+    // One step's draft model passes: the sequences drawing drafts, and one pass's lists.
+    private var drawing: [Running] = []
+    private var draftTokens: [Int] = []
+    private var draftPieces: [ForwardPass.Piece] = []
+    private var draftOwners: [Running] = []
+    private var draftFailed: [Bool] = []
 
     /// A request in a slot.
     final class Running {
@@ -54,9 +62,11 @@ final class Scheduler: @unchecked Sendable {
         var remaining: Int { input.count - next }
     }
 
-    init(pass: ForwardPass, slots: [Slot], stepTokens: Int, promptStepTokens: Int, positionLimit: Int?, maxQueued: Int?) {
+    init(pass: ForwardPass, draftPass: ForwardPass? = nil, slots: [Slot], stepTokens: Int, promptStepTokens: Int,
+         positionLimit: Int?, maxQueued: Int?) {
         self.maxQueued = maxQueued
         self.pass = pass
+        self.draftPass = draftPass
         self.slots = slots
         self.stepTokens = stepTokens
         self.promptStepTokens = promptStepTokens
@@ -67,6 +77,11 @@ final class Scheduler: @unchecked Sendable {
         outcomes.reserveCapacity(slots.count)
         failures.reserveCapacity(slots.count)
         running.reserveCapacity(slots.count)
+        drawing.reserveCapacity(slots.count)
+        draftTokens.reserveCapacity(draftPass?.capacity ?? 0)
+        draftPieces.reserveCapacity(slots.count)
+        draftOwners.reserveCapacity(slots.count)
+        draftFailed.reserveCapacity(slots.count)
     }
 
     func start() {
@@ -251,6 +266,7 @@ final class Scheduler: @unchecked Sendable {
             outcomes[p] = sequence.acceptRow(logits, isCancelled: r.request.isCancelled) { r.request.continuation.yield($0) }
         }
 
+        drawing.removeAll(keepingCapacity: true)
         for (p, r) in owners.enumerated() {
             let piece = pieces[p]
             // A generating sequence keeps the token fed and the drafts kept; the cache's keys of
@@ -298,12 +314,63 @@ final class Scheduler: @unchecked Sendable {
             r.input.removeAll(keepingCapacity: true)
             r.input.append(token)
             sequence.proposeDrafts(room: positionLimit.map { $0 - r.slot.tokens.count - 1 } ?? SpeculativeDecoding.maximumDraft,
-                                   draftModel: r.slot.draft)
-            r.input.append(contentsOf: sequence.drafts)
+                                   draftModel: r.slot.draft, drawLater: r.slot.draft != nil)
+            if sequence.pendingDraws > 0 { drawing.append(r) } else { r.input.append(contentsOf: sequence.drafts) }
             r.next = 0
+        }
+        if !drawing.isEmpty {
+            report.draftModelPasses = drawDrafts()
+            for r in drawing {
+                r.input.append(contentsOf: r.request.sequence.drafts)
+                report.draftModelDrafts += r.request.sequence.drafts.count
+            }
         }
         report.seconds = started.secondsElapsed
         return report
+    }
+
+    /// The draft-model drafts of the sequences in `drawing`: one pass of the draft model per drafted
+    /// position for all of them (each sequence's piece is what its draft cache lacks: the tokens
+    /// since its last draft, then one per draft), not one pass per sequence and position. A piece
+    /// that does not fit the pass runs alone. Returns the draft model's passes, those alone included.
+    private func drawDrafts() -> Int {
+        guard let draftPass else { return 0 }
+        var passes = 0
+        while drawing.contains(where: { $0.request.sequence.pendingDraws > 0 }) {
+            draftTokens.removeAll(keepingCapacity: true)
+            draftPieces.removeAll(keepingCapacity: true)
+            draftOwners.removeAll(keepingCapacity: true)
+            for r in drawing where r.request.sequence.pendingDraws > 0 {
+                let sequence = r.request.sequence, runner = r.slot.draft!
+                let (history, drafts) = sequence.draftInput
+                if draftPieces.count < draftPass.maximumPieces,
+                   runner.appendPiece(after: history, drafts, room: draftPass.capacity - draftTokens.count,
+                                      to: &draftTokens, pieces: &draftPieces) {
+                    draftOwners.append(r)
+                } else if let logits = try? runner.logits(after: history, drafts) {
+                    sequence.takeDraft(logits)
+                    passes += 1
+                } else {
+                    sequence.stopDrawing()
+                }
+            }
+            guard !draftPieces.isEmpty else { continue }
+            draftFailed.removeAll(keepingCapacity: true)
+            for _ in draftPieces { draftFailed.append(false) }
+            draftPass.run(tokens: draftTokens, pieces: draftPieces) { p, _, logits in
+                if bora_all_finite(logits.baseAddress!, logits.count) == 0 {
+                    draftFailed[p] = true
+                    return
+                }
+                draftOwners[p].request.sequence.takeDraft(logits)
+            }
+            passes += 1
+            for (p, r) in draftOwners.enumerated() {
+                r.slot.draft!.pieceRan(draftTokens[draftPieces[p].tokens], failed: draftFailed[p])
+                if draftFailed[p] { r.request.sequence.stopDrawing() }
+            }
+        }
+        return passes
     }
 }
 
@@ -314,6 +381,10 @@ package struct StepReport: Sendable {
     package var decodeRows = 0
     package var draftRows = 0
     package var promptRows = 0
+    /// Passes of the draft model over the sequences drafting with it (one per drafted position),
+    /// and the drafts they drew.
+    package var draftModelPasses = 0
+    package var draftModelDrafts = 0
     /// Wall time of the step: the forward pass and every sequence's sampling.
     package var seconds = 0.0
 }

@@ -32,6 +32,9 @@ final class SequenceGeneration {
     private var denseQ: UnsafeMutableBufferPointer<Float>?
     /// The tokens drafted after the token being fed, in the step now running.
     private(set) var drafts: [Int] = []
+    /// Draft-model drafts still to draw this step, when the driver draws them (`proposeDrafts(…,
+    /// drawLater: true)`, then `takeDraft` with each).
+    private(set) var pendingDraws = 0
     /// Drafts of the running step kept so far.
     private var kept = 0
     private let started: ContinuousClock.Instant
@@ -121,11 +124,14 @@ final class SequenceGeneration {
 
     /// Drafts up to `room` tokens to feed after the next token (the positions the context has left
     /// beyond it), within the token budget; they are in `drafts` until the step's rows are taken.
-    /// `draftModel`: the sequence's draft model state, for the `.draftModel` drafter.
+    /// `draftModel`: the sequence's draft model state, for the `.draftModel` drafter; `drawLater`:
+    /// the driver runs the draft model itself (an engine, for all its sequences in one pass per
+    /// position) and hands each draft's logits to `takeDraft`, `pendingDraws` times.
     @discardableResult
-    func proposeDrafts(room: Int, draftModel: DraftModelRunner? = nil) -> Int {
+    func proposeDrafts(room: Int, draftModel: DraftModelRunner? = nil, drawLater: Bool = false) -> Int {
         drafts.removeAll(keepingCapacity: true)
         kept = 0
+        pendingDraws = 0
         guard lookup != nil || usesDraftModel, !isFinished else { return 0 }
         // The next token, the drafts and the token after them must all fit the budget.
         var count = room
@@ -136,6 +142,8 @@ final class SequenceGeneration {
                 count = min(count, schedule.next(kind: match.length), history.count - match.continuation)
                 if count > 0 { drafts.append(contentsOf: history[match.continuation..<(match.continuation + count)]) }
             }
+        } else if usesDraftModel && drawLater {
+            pendingDraws = max(0, min(count, schedule.next()))
         } else if let draftModel {
             count = min(count, schedule.next())
             if count > 0 { draw(count, from: draftModel) }
@@ -144,30 +152,50 @@ final class SequenceGeneration {
         return drafts.count
     }
 
+    /// What the draft model must have read for the next draft: the history, then the drafts so far.
+    var draftInput: (history: [Int], drafts: ArraySlice<Int>) { (history, drafts[...]) }
+
+    /// The draft model's logits after `draftInput`: the next of the `pendingDraws` drafts.
+    func takeDraft(_ logits: UnsafeBufferPointer<Float>) {
+        guard pendingDraws > 0 else { return }
+        appendDraft(from: logits)
+        stats.draftedTokens += 1
+        pendingDraws -= 1
+    }
+
+    /// The draft model failed (non-finite logits, a full context): no more drafts this step.
+    func stopDrawing() { pendingDraws = 0 }
+
     /// `count` tokens from the draft model, one step each: its argmax when the request is greedy,
     /// else a draw from its distribution under the request's sampler chain (kept as q). A draft
     /// model that fails (non-finite logits, a full context) drafts nothing more this step.
     private func draw(_ count: Int, from draftModel: DraftModelRunner) {
-        for i in 0..<count {
+        for _ in 0..<count {
             guard let logits = try? draftModel.logits(after: history, drafts[...]) else { return }
-            let sampled = UnsafeBufferPointer(rebasing: logits[..<min(logits.count, tokenizer.vocabularySize)])
-            if chain.greedy && chain.samplers.isEmpty {
-                drafts.append(Int(bora_argmax(sampled.baseAddress!, sampled.count)))
-            } else if chain.greedy {
-                candidates.load(sampled)
-                drafts.append(chain.sample(&candidates, history: history[...], random: &random))
-            } else {
-                draftCandidates!.load(sampled)
-                chain.distribution(&draftCandidates!, history: history[...])
-                let c = draftCandidates!
-                draftQ[i].ids.removeAll(keepingCapacity: true)
-                draftQ[i].probabilities.removeAll(keepingCapacity: true)
-                for j in 0..<c.count where c.probabilities[j] > 0 {
-                    draftQ[i].ids.append(c.ids[j])
-                    draftQ[i].probabilities.append(c.probabilities[j])
-                }
-                drafts.append(chain.draw(&draftCandidates!, random: &random))
+            appendDraft(from: logits)
+        }
+    }
+
+    /// One draft from the draft model's logits after the history and the drafts so far.
+    private func appendDraft(from logits: UnsafeBufferPointer<Float>) {
+        let i = drafts.count
+        let sampled = UnsafeBufferPointer(rebasing: logits[..<min(logits.count, tokenizer.vocabularySize)])
+        if chain.greedy && chain.samplers.isEmpty {
+            drafts.append(Int(bora_argmax(sampled.baseAddress!, sampled.count)))
+        } else if chain.greedy {
+            candidates.load(sampled)
+            drafts.append(chain.sample(&candidates, history: history[...], random: &random))
+        } else {
+            draftCandidates!.load(sampled)
+            chain.distribution(&draftCandidates!, history: history[...])
+            let c = draftCandidates!
+            draftQ[i].ids.removeAll(keepingCapacity: true)
+            draftQ[i].probabilities.removeAll(keepingCapacity: true)
+            for j in 0..<c.count where c.probabilities[j] > 0 {
+                draftQ[i].ids.append(c.ids[j])
+                draftQ[i].probabilities.append(c.probabilities[j])
             }
+            drafts.append(chain.draw(&draftCandidates!, random: &random))
         }
     }
 

@@ -21,9 +21,9 @@ enum DraftModelCheck {
 }
 
 /// One sequence's draft model state: its KV cache and the tokens it holds, over a forward pass
-/// that may be shared (an engine's slots share one, on the engine's threads). Each call feeds only
-/// what the cache lacks: after a step the target rejected drafts in, the cache is cut back to the
-/// tokens both still agree on.
+/// that may be shared (an engine's slots share one, on the engine's threads, and draft in it
+/// together: `appendPiece`). Each call feeds only what the cache lacks: after a step the target
+/// rejected drafts in, the cache is cut back to the tokens both still agree on.
 final class DraftModelRunner {
     let pass: ForwardPass
     let cache: KVStorage & KVCache
@@ -59,6 +59,42 @@ final class DraftModelRunner {
         try catchUp(tokens, [], withLogits: false)
     }
 
+    /// This sequence's piece of a pass shared with other sequences' drafts: cuts the cache back to
+    /// what it shares with `prefix` then `extra` and appends the tokens it lacks to `batch` and the
+    /// piece (logits after the last token) to `pieces`. False, with nothing changed, when those are
+    /// more than `room` tokens or past the context: `logits(after:)` then runs them alone. After the
+    /// pass, `pieceRan`.
+    func appendPiece(after prefix: [Int], _ extra: ArraySlice<Int>, room: Int, to batch: inout [Int],
+                     pieces: inout [ForwardPass.Piece]) -> Bool {
+        let total = prefix.count + extra.count
+        if let limit = positionLimit, total > limit { return false }
+        let common = shared(prefix, extra, upTo: total - 1)
+        guard total - common <= room else { return false }
+        tokens.removeLast(tokens.count - common)
+        let first = batch.count
+        for i in common..<total { batch.append(i < prefix.count ? prefix[i] : extra[extra.startIndex + i - prefix.count]) }
+        pieces.append(ForwardPass.Piece(cache: cache, start: common, tokens: first..<batch.count,
+                                        logitRows: (total - common - 1)..<(total - common)))
+        return true
+    }
+
+    /// The shared pass ran this sequence's piece, feeding `fed`; `failed`: its logits were not finite
+    /// (the cache is then forgotten).
+    func pieceRan(_ fed: ArraySlice<Int>, failed: Bool) {
+        if failed { tokens.removeAll(keepingCapacity: true) } else { tokens.append(contentsOf: fed) }
+    }
+
+    /// How many of the cached tokens `prefix` then `extra` share, at most `limit`, and no more than
+    /// the cache can be cut back to.
+    private func shared(_ prefix: [Int], _ extra: ArraySlice<Int>, upTo limit: Int) -> Int {
+        var common = 0
+        while common < min(tokens.count, limit),
+              tokens[common] == (common < prefix.count ? prefix[common] : extra[extra.startIndex + common - prefix.count]) {
+            common += 1
+        }
+        return cache.canCut(length: tokens.count, to: common) ? common : 0
+    }
+
     /// Brings the cache to `prefix` then `extra`, keeping the cached tokens both share; with logits,
     /// those after the last token in `logits`.
     private func catchUp(_ prefix: [Int], _ extra: ArraySlice<Int>, withLogits: Bool) throws(BoraError) {
@@ -66,9 +102,7 @@ final class DraftModelRunner {
         func token(_ i: Int) -> Int { i < prefix.count ? prefix[i] : extra[extra.startIndex + i - prefix.count] }
         if let limit = positionLimit, total > limit { throw .contextOverflow(needed: total, capacity: limit) }
         // The cached tokens still shared (for logits, the last one is fed again).
-        var common = 0
-        while common < min(tokens.count, withLogits ? total - 1 : total), tokens[common] == token(common) { common += 1 }
-        if !cache.canCut(length: tokens.count, to: common) { common = 0 }
+        let common = shared(prefix, extra, upTo: withLogits ? total - 1 : total)
         tokens.removeLast(tokens.count - common)
         var nonFinite: Int?
         while tokens.count < total {
