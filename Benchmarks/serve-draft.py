@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Speculation with a draft model under concurrent load: `bora serve MODEL --draft DRAFT`, N chat
+requests at once (greedy, one story topic each), their aggregate completion tokens/s with the draft
+model (the server's default) and with `"speculative": false`, alternating by round.
+
+    python3 Tools/make_smollm2_variants.py F16
+    python3 Benchmarks/serve-draft.py [--bora .build/release/bora] [--model ~/.cache/bora/models/SmolLM2-135M-Instruct.F16.gguf]
+        [--draft ~/.cache/bora/models/SmolLM2-135M-Instruct.Q4_1.gguf] [--parallel 4] [--rounds 3] [--tokens 128]
+"""
+import argparse
+import json
+import os
+import subprocess
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODELS = os.path.expanduser("~/.cache/bora/models")
+TOPICS = ["a lighthouse keeper", "a baker in Paris", "a lost robot", "a sailor and a whale", "a mountain village",
+          "a clockmaker's apprentice", "a night train", "a garden in winter"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bora", default=os.path.join(ROOT, ".build", "release", "bora"))
+    parser.add_argument("--model", default=os.path.join(MODELS, "SmolLM2-135M-Instruct.F16.gguf"))
+    parser.add_argument("--draft", default=os.path.join(MODELS, "SmolLM2-135M-Instruct.Q4_1.gguf"))
+    parser.add_argument("--parallel", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--port", type=int, default=8097)
+    args = parser.parse_args()
+    if not 1 <= args.parallel <= len(TOPICS):
+        raise SystemExit(f"--parallel takes 1 to {len(TOPICS)}")
+    server = subprocess.Popen([args.bora, "serve", args.model, "--draft", args.draft, "--parallel", str(args.parallel),
+                               "--port", str(args.port), "-t", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{args.port}"
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(base + "/health", timeout=1)
+                break
+            except OSError:
+                if server.poll() is not None:
+                    raise SystemExit("bora serve exited")
+                time.sleep(0.2)
+
+        def ask(topic, speculative, answers):
+            body = {"model": "m", "messages": [{"role": "user", "content": f"Write a short story about {topic}."}],
+                    "max_tokens": args.tokens, "temperature": 0, "speculative": speculative}
+            request = urllib.request.Request(base + "/v1/chat/completions", data=json.dumps(body).encode(),
+                                             headers={"Content-Type": "application/json"})
+            answer = json.loads(urllib.request.urlopen(request, timeout=600).read())
+            answers[topic] = (answer["usage"]["completion_tokens"], answer["choices"][0]["message"]["content"])
+
+        rates = {False: [], True: []}
+        texts = {}
+        for r in range(args.rounds):
+            for speculative in ([False, True] if r % 2 == 0 else [True, False]):
+                answers = {}
+                threads = [threading.Thread(target=ask, args=(t, speculative, answers)) for t in TOPICS[:args.parallel]]
+                began = time.time()
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                seconds = time.time() - began
+                tokens = sum(n for n, _ in answers.values())
+                rates[speculative].append(tokens / seconds)
+                texts.setdefault(speculative, {t: a for t, (_, a) in answers.items()})
+                print(f"round {r + 1}: {'draft' if speculative else 'plain'} {tokens} tokens, {tokens / seconds:.1f} tokens/s")
+        if texts[False] != texts[True]:
+            raise SystemExit("the speculative answers differ from plain decoding")
+        plain, draft = rates[False], rates[True]
+        print(f"{os.path.basename(args.model)} drafted for by {os.path.basename(args.draft)}, {args.parallel} requests at once, "
+              f"{args.tokens} tokens each, greedy: plain {', '.join(f'{x:.1f}' for x in plain)}; "
+              f"draft {', '.join(f'{x:.1f}' for x in draft)} tokens/s aggregate; draft/plain per round "
+              f"{', '.join(f'{d / p:.2f}' for p, d in zip(plain, draft))}")
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()
