@@ -18,9 +18,12 @@ import os
 import subprocess
 import sys
 
-import numpy as np
-from gguf import GGMLQuantizationType, GGUFReader, GGUFValueType, GGUFWriter, Keys
-from gguf.quants import dequantize, quantize
+try:
+    import numpy as np
+    from gguf import GGMLQuantizationType, GGUFReader, GGUFValueType, GGUFWriter, Keys
+    from gguf.quants import dequantize, quantize
+except ImportError as error:
+    sys.exit(f"make_smollm2_variants.py needs the gguf package (pip install gguf): {error}")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # llama.cpp's LLAMA_FTYPE values for general.file_type.
