@@ -72,7 +72,7 @@ final class DraftModelRunner {
         guard total - common <= room else { return false }
         tokens.removeLast(tokens.count - common)
         let first = batch.count
-        for i in common..<total { batch.append(i < prefix.count ? prefix[i] : extra[extra.startIndex + i - prefix.count]) }
+        for i in common..<total { batch.append(Self.token(i, prefix, extra)) }
         pieces.append(ForwardPass.Piece(cache: cache, start: common, tokens: first..<batch.count,
                                         logitRows: (total - common - 1)..<(total - common)))
         return true
@@ -88,18 +88,19 @@ final class DraftModelRunner {
     /// the cache can be cut back to.
     private func shared(_ prefix: [Int], _ extra: ArraySlice<Int>, upTo limit: Int) -> Int {
         var common = 0
-        while common < min(tokens.count, limit),
-              tokens[common] == (common < prefix.count ? prefix[common] : extra[extra.startIndex + common - prefix.count]) {
-            common += 1
-        }
+        while common < min(tokens.count, limit), tokens[common] == Self.token(common, prefix, extra) { common += 1 }
         return cache.canCut(length: tokens.count, to: common) ? common : 0
+    }
+
+    /// Token `i` of `prefix` then `extra`.
+    private static func token(_ i: Int, _ prefix: [Int], _ extra: ArraySlice<Int>) -> Int {
+        i < prefix.count ? prefix[i] : extra[extra.startIndex + i - prefix.count]
     }
 
     /// Brings the cache to `prefix` then `extra`, keeping the cached tokens both share; with logits,
     /// those after the last token in `logits`.
     private func catchUp(_ prefix: [Int], _ extra: ArraySlice<Int>, withLogits: Bool) throws(BoraError) {
         let total = prefix.count + extra.count
-        func token(_ i: Int) -> Int { i < prefix.count ? prefix[i] : extra[extra.startIndex + i - prefix.count] }
         if let limit = positionLimit, total > limit { throw .contextOverflow(needed: total, capacity: limit) }
         // The cached tokens still shared (for logits, the last one is fed again).
         let common = shared(prefix, extra, upTo: withLogits ? total - 1 : total)
@@ -108,7 +109,7 @@ final class DraftModelRunner {
         while tokens.count < total {
             input.removeAll(keepingCapacity: true)
             let start = tokens.count
-            for i in start..<min(total, start + pass.capacity) { input.append(token(i)) }
+            for i in start..<min(total, start + pass.capacity) { input.append(Self.token(i, prefix, extra)) }
             let isLast = withLogits && start + input.count == total
             pieces.append(ForwardPass.Piece(cache: cache, start: start, tokens: 0..<input.count,
                                             logitRows: isLast ? (input.count - 1)..<input.count : input.count..<input.count))
