@@ -403,6 +403,54 @@ import Testing
         #expect(PromptLookup(ngramMin: 2, ngramMax: 3).match(in: [3, 6, 6, 0, 3]) == nil)
     }
 
+    /// Without a recurring suffix, lookup goes on copying the text its last drafts came from, past
+    /// a token the model wrote in place of the one there; a draft that keeps nothing right after one
+    /// that fell short ends it.
+    @Test func lookupFollowsTheTextPastASubstitution() {
+        var lookup = PromptLookup(ngramMin: 2, ngramMax: 4)
+        let following = lookup.followingKind
+        func source(_ history: [Int]) -> [Int]? { lookup.source(in: history).map { [$0.start, $0.kind] } }
+        var history = [10, 11, 12, 13, 14, 15, 16, 17, 50, 10, 11]
+        // [10, 11] recurs: draft 12 13 14 from position 2; the model writes 99 instead of 12.
+        #expect(source(history) == [2, 2])
+        lookup.drafting(from: 2, at: history.count)
+        history.append(99)
+        lookup.settle(drafted: 3, kept: 0, history: history)
+        // No suffix of [11, 99] recurs, but the copy goes on after the replaced 12: 13 14 15 …
+        #expect(lookup.match(in: history) == nil)
+        #expect(source(history) == [3, following])
+        lookup.drafting(from: 3, at: history.count)
+        history += [13, 14, 15, 16]  // all three kept, then 16 as in the source
+        lookup.settle(drafted: 3, kept: 3, history: history)
+        // A recurring suffix ([13, 14, 15, 16]) takes over again.
+        #expect(source(history) == [7, 4])
+        // A draft kept in part is a substitution too; the copy goes on after it.
+        history += [60, 61]
+        #expect(source(history) == [9, following])
+        lookup.drafting(from: 9, at: history.count)
+        history += [10, 62]  // kept 10, then 62 in place of 11
+        lookup.settle(drafted: 2, kept: 1, history: history)
+        #expect(source(history) == [11, following])
+        // A draft that keeps nothing right after one that fell short: copying stops.
+        lookup.drafting(from: 11, at: history.count)
+        history.append(70)
+        lookup.settle(drafted: 2, kept: 0, history: history)
+        #expect(source(history) == nil)
+    }
+
+    /// A step's cost is the median of its recent times: one slow step (the host busy) does not make
+    /// drafting look dear, while a lasting change is followed within a few steps.
+    @Test func scheduleCostIsTheMedianOfRecentSteps() {
+        var s = DraftSchedule(maximum: 8)
+        for _ in 0..<3 { s.observe(rows: 1, seconds: 0.010) }
+        for seconds in [0.011, 0.011, 0.050, 0.011] { s.observe(rows: 2, seconds: seconds) }
+        #expect(abs(s.cost(rows: 2) - 1.1) < 1e-9)
+        for _ in 0..<3 { s.observe(rows: 2, seconds: 0.020) }
+        #expect(abs(s.cost(rows: 2) - 2.0) < 1e-9)
+        // Not measured yet: the estimate of a quarter of a decode step per extra row.
+        #expect(s.cost(rows: 5) == 2.0)
+    }
+
     /// The draft length follows the kept share and what rows cost; when nothing pays it pauses,
     /// then probes.
     @Test func scheduleWeighsAcceptanceAgainstCost() {

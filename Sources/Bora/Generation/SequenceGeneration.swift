@@ -21,7 +21,7 @@ final class SequenceGeneration {
     private let constraint: (any TokenConstraint)?
     /// Speculative decoding's drafter and draft length (nil: plain decoding, or a grammar: its state
     /// would have to follow each draft).
-    private let lookup: PromptLookup?
+    private var lookup: PromptLookup?
     /// Whether this sequence drafts with the draft model (the driver reads its prompt into it too).
     let usesDraftModel: Bool
     private var schedule: DraftSchedule
@@ -90,7 +90,7 @@ final class SequenceGeneration {
                 denseQ!.initialize(repeating: 0)
                 draftQ = (0..<s.maxDraft).map { _ in ([Int32](), [Float]()) }
             }
-            schedule = DraftSchedule(maximum: s.maxDraft, kinds: (lookup?.ngramMax ?? 0) + 1)
+            schedule = DraftSchedule(maximum: s.maxDraft, kinds: (lookup?.followingKind ?? 0) + 1)
             drafts.reserveCapacity(s.maxDraft)
         }
         started = .now
@@ -136,11 +136,16 @@ final class SequenceGeneration {
         // The next token, the drafts and the token after them must all fit the budget.
         var count = room
         if let maxTokens = parameters.maxTokens { count = min(count, maxTokens - stats.generatedTokens - 1) }
-        if let lookup {
-            // The draft length follows how often drafts after a match of this length were kept.
-            if count > 0, let match = lookup.match(in: history) {
-                count = min(count, schedule.next(kind: match.length), history.count - match.continuation)
-                if count > 0 { drafts.append(contentsOf: history[match.continuation..<(match.continuation + count)]) }
+        if var lookup {
+            // The draft length follows how often drafts of this kind (the match's length, or copying
+            // on without one) were kept.
+            if count > 0, let source = lookup.source(in: history) {
+                count = min(count, schedule.next(kind: source.kind), history.count - source.start)
+                if count > 0 {
+                    drafts.append(contentsOf: history[source.start..<(source.start + count)])
+                    lookup.drafting(from: source.start, at: history.count)
+                    self.lookup = lookup
+                }
             }
         } else if usesDraftModel && drawLater {
             pendingDraws = max(0, min(count, schedule.next()))
@@ -236,6 +241,7 @@ final class SequenceGeneration {
         guard !drafts.isEmpty else { return }
         stats.acceptedDraftTokens += kept
         schedule.record(drafted: drafts.count, kept: kept)
+        lookup?.settle(drafted: drafts.count, kept: kept, history: history)
         drafts.removeAll(keepingCapacity: true)
         kept = 0
     }

@@ -50,9 +50,31 @@ public struct SpeculativeDecoding: Sendable, Equatable {
 
 /// Prompt lookup over a sequence's tokens (prompt, then output): finds the most recent earlier
 /// occurrence of the longest suffix of `ngramMax` … `ngramMin` tokens and proposes what followed it.
+/// Where no suffix recurs, it goes on copying the text the last drafts came from, past the token the
+/// model wrote in place of the one there: a rewrite with a word changed, or a new argument line
+/// written over an old one (`("-o", "--output"` after `("-i", "--input"`), differs from its source in
+/// single tokens, after which no 2-token suffix recurs for a while but the source still holds.
 struct PromptLookup {
     let ngramMin: Int
     let ngramMax: Int
+    /// How far back the text being copied lies (the history's next position minus its source), while
+    /// copying holds.
+    private var distance: Int?
+    /// Drafts that fell short of their source in a row: 0 after one kept whole with the model going
+    /// on as the source does, 1 after one that fell short (a substitution: the copy goes on after
+    /// it), and one more for each after it that kept nothing.
+    private var misses = 0
+    /// The running step's source: where its drafts were copied from and the position of the first.
+    private var step: (source: Int, position: Int)?
+
+    init(ngramMin: Int, ngramMax: Int) {
+        self.ngramMin = ngramMin
+        self.ngramMax = ngramMax
+    }
+
+    /// The kind of a draft copied along the text being followed (`DraftSchedule`'s kinds are the
+    /// match lengths below it).
+    var followingKind: Int { ngramMax + 1 }
 
     /// Where the continuation of the most recent earlier occurrence of the longest recurring suffix
     /// starts in `tokens`, and that suffix's length (nil when no suffix of `ngramMin` tokens recurs).
@@ -74,6 +96,36 @@ struct PromptLookup {
         }
         return best >= ngramMin ? (bestEnd, best) : nil
     }
+
+    /// Where the next drafts come from in `history` and their kind: the suffix match, else the text
+    /// being followed; nil when there is neither.
+    func source(in history: [Int]) -> (start: Int, kind: Int)? {
+        if let match = match(in: history) { return (match.continuation, match.length) }
+        if let distance, distance <= history.count { return (history.count - distance, followingKind) }
+        return nil
+    }
+
+    /// The step about to run feeds drafts copied from `source` at `position` (the history's length).
+    mutating func drafting(from source: Int, at position: Int) {
+        step = (source, position)
+    }
+
+    /// The step's outcome: `drafted` drafts, `kept` of them kept; `history` ends with the token the
+    /// model chose after them. Copying goes on at the same distance unless a draft that fell short is
+    /// followed by one that keeps nothing (the replay of `Benchmarks/lookup-replay.py` over the
+    /// workloads of `Benchmarks/speculative.py` tried stopping after one miss and after three: both
+    /// did worse on the code file).
+    mutating func settle(drafted: Int, kept: Int, history: [Int]) {
+        guard let (source, position) = step else { return }
+        step = nil
+        guard drafted > 0 else { return }
+        if kept == drafted, history.count > position + kept, history[position + kept] == history[source + kept] {
+            misses = 0
+        } else {
+            misses = kept == 0 ? misses + 1 : 1
+        }
+        distance = misses <= 1 ? position - source : nil
+    }
 }
 
 /// The draft length of one sequence, chosen for the most tokens per unit of time: with α the
@@ -86,7 +138,8 @@ struct PromptLookup {
 /// prompt lookup's drafts by the length of the suffix that matched, since a 4-token match is kept
 /// far more often than a 2-token one (SmolLM2 continuing a code file, `Benchmarks/speculative.py`:
 /// 73% of positions after 4-token matches, 23% after 2-token ones), and one pooled share would
-/// draft too little after the first and too much after the second. When no draft of a kind pays,
+/// draft too little after the first and too much after the second (drafts copied along the text
+/// being followed, where no suffix matched, are a kind of their own). When no draft of a kind pays,
 /// drafting after it pauses — 8 of its occurrences, doubling up to 256 while probes keep nothing —
 /// then one probe of up to 2 drafts updates its α, so text that never repeats costs nothing but
 /// the rare probe.
@@ -104,14 +157,22 @@ struct DraftSchedule {
     private var kinds: [Kind]
     /// The kind of the draft `next` sized last, which `record` updates.
     private var current = 0
-    /// Decayed mean seconds of a step of `index` rows (0 where not measured).
+    /// Seconds of a step of `index` rows: the median of its last `window` samples (0 where not
+    /// measured). A mean would follow the spikes a busy host puts in single steps (a 2-row step
+    /// measured at 7 ms beside 4 ms decode steps): drafting then looks dear and pauses.
     private var stepSeconds: [Double]
+    /// The last `window` step times of each row count (a ring per row count) and how many came.
+    private var samples: [Double]
+    private var sampleCounts: [Int]
+    private static let window = 5
     private static let decay = 0.8
 
     /// - Parameter kinds: kinds of draft 0..<kinds.
     init(maximum: Int, kinds: Int = 1) {
         self.maximum = maximum
         stepSeconds = [Double](repeating: 0, count: maximum + 2)
+        samples = [Double](repeating: 0, count: (maximum + 2) * Self.window)
+        sampleCounts = [Int](repeating: 0, count: maximum + 2)
         self.kinds = [Kind](repeating: Kind(), count: max(1, kinds))
     }
 
@@ -164,7 +225,24 @@ struct DraftSchedule {
     /// A step of `rows` rows took `seconds` (the single-sequence driver times its steps).
     mutating func observe(rows: Int, seconds: Double) {
         guard rows < stepSeconds.count, seconds > 0 else { return }
-        stepSeconds[rows] = stepSeconds[rows] > 0 ? Self.decay * stepSeconds[rows] + (1 - Self.decay) * seconds : seconds
+        let first = rows * Self.window
+        samples[first + sampleCounts[rows] % Self.window] = seconds
+        sampleCounts[rows] += 1
+        stepSeconds[rows] = Self.median(samples[first..<(first + min(sampleCounts[rows], Self.window))])
+    }
+
+    /// The lower median (no allocation: a handful of values).
+    private static func median(_ values: ArraySlice<Double>) -> Double {
+        let half = (values.count - 1) / 2
+        for x in values {
+            var below = 0, notAbove = 0
+            for y in values {
+                if y < x { below += 1 }
+                if y <= x { notAbove += 1 }
+            }
+            if below <= half && notAbove > half { return x }
+        }
+        return values.first ?? 0
     }
 }
 
