@@ -3,6 +3,9 @@
 requests at once (greedy, one story topic each), their aggregate completion tokens/s with the draft
 model (the server's default) and with `"speculative": false`, alternating by round.
 
+With --lookup, `bora serve MODEL --lookup` instead (prompt lookup; default model: the Q4_1 file), and
+the requests are Benchmarks/speculative.py's chat workloads in turn (rewrite, quotes, free, then again).
+
     python3 Tools/make_smollm2_variants.py F16
     python3 Benchmarks/serve-draft.py [--bora .build/release/bora] [--model ~/.cache/bora/models/SmolLM2-135M-Instruct.F16.gguf]
         [--draft ~/.cache/bora/models/SmolLM2-135M-Instruct.Q4_1.gguf] [--parallel 4] [--rounds 3] [--tokens 128]
@@ -30,10 +33,19 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--port", type=int, default=8097)
+    parser.add_argument("--lookup", action="store_true", help="prompt lookup instead of a draft model")
     args = parser.parse_args()
+    prompts = {f"a story about {t}": f"Write a short story about {t}." for t in TOPICS}
+    if args.lookup:
+        import speculative
+        chats = [(name, text) for name, (mode, text) in speculative.workloads().items() if mode == "chat"]
+        prompts = {f"{chats[i % len(chats)][0]} {i + 1}": chats[i % len(chats)][1] for i in range(len(TOPICS))}
+        if args.model == parser.get_default("model"):
+            args.model = os.path.join(MODELS, "SmolLM2-135M-Instruct.Q4_1.gguf")
     if not 1 <= args.parallel <= len(TOPICS):
         raise SystemExit(f"--parallel takes 1 to {len(TOPICS)}")
-    server = subprocess.Popen([args.bora, "serve", args.model, "--draft", args.draft, "--parallel", str(args.parallel),
+    method = ["--lookup"] if args.lookup else ["--draft", args.draft]
+    server = subprocess.Popen([args.bora, "serve", args.model, *method, "--parallel", str(args.parallel),
                                "--port", str(args.port), "-t", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{args.port}"
     try:
@@ -47,7 +59,7 @@ def main():
                 time.sleep(0.2)
 
         def ask(topic, speculative, answers):
-            body = {"model": "m", "messages": [{"role": "user", "content": f"Write a short story about {topic}."}],
+            body = {"model": "m", "messages": [{"role": "user", "content": prompts[topic]}],
                     "max_tokens": args.tokens, "temperature": 0, "speculative": speculative}
             request = urllib.request.Request(base + "/v1/chat/completions", data=json.dumps(body).encode(),
                                              headers={"Content-Type": "application/json"})
@@ -59,7 +71,7 @@ def main():
         for r in range(args.rounds):
             for speculative in ([False, True] if r % 2 == 0 else [True, False]):
                 answers = {}
-                threads = [threading.Thread(target=ask, args=(t, speculative, answers)) for t in TOPICS[:args.parallel]]
+                threads = [threading.Thread(target=ask, args=(t, speculative, answers)) for t in list(prompts)[:args.parallel]]
                 began = time.time()
                 for t in threads:
                     t.start()
@@ -69,11 +81,12 @@ def main():
                 tokens = sum(n for n, _ in answers.values())
                 rates[speculative].append(tokens / seconds)
                 texts.setdefault(speculative, {t: a for t, (_, a) in answers.items()})
-                print(f"round {r + 1}: {'draft' if speculative else 'plain'} {tokens} tokens, {tokens / seconds:.1f} tokens/s")
+                print(f"round {r + 1}: {'speculative' if speculative else 'plain'} {tokens} tokens, {tokens / seconds:.1f} tokens/s")
         if texts[False] != texts[True]:
             raise SystemExit("the speculative answers differ from plain decoding")
         plain, draft = rates[False], rates[True]
-        print(f"{os.path.basename(args.model)} drafted for by {os.path.basename(args.draft)}, {args.parallel} requests at once, "
+        drafter = "prompt lookup" if args.lookup else os.path.basename(args.draft)
+        print(f"{os.path.basename(args.model)} drafted for by {drafter}, {args.parallel} requests at once, "
               f"{args.tokens} tokens each, greedy: plain {', '.join(f'{x:.1f}' for x in plain)}; "
               f"draft {', '.join(f'{x:.1f}' for x in draft)} tokens/s aggregate; draft/plain per round "
               f"{', '.join(f'{d / p:.2f}' for p, d in zip(plain, draft))}")

@@ -29,10 +29,17 @@ public struct EngineOptions: Sendable {
     /// (`SpeculativeDecoding.Drafter.draftModel`): each slot gets a KV cache for it too, and it runs
     /// on the engine's threads, one sequence at a time, between steps.
     public var draftModel: LanguageModel?
+    /// Whether a greedy request's draft length weighs its extra rows (and a draft model's passes)
+    /// against its share of a step of several sequences, from the step times the engine measures:
+    /// the weights' reads are shared by the batch already, so speculation pays less the more
+    /// sequences decode together, and it backs off. False: each sequence drafts as if alone.
+    /// Sampled requests always draft as if alone, so that a seed gives the same answer beside any
+    /// others.
+    public var speculationWeighsBatch: Bool
 
     public init(parallel: Int = 4, maxContext: Int? = nil, totalContext: Int? = nil, stepTokens: Int = 128,
                 promptStepTokens: Int = 512, threads: Int? = nil, kvCacheType: KVCacheType = .f16, kernels: KernelChoice = .fast,
-                maxQueued: Int? = nil, draftModel: LanguageModel? = nil) {
+                maxQueued: Int? = nil, draftModel: LanguageModel? = nil, speculationWeighsBatch: Bool = true) {
         self.parallel = parallel
         self.maxContext = maxContext
         self.totalContext = totalContext
@@ -43,6 +50,7 @@ public struct EngineOptions: Sendable {
         self.kernels = kernels
         self.maxQueued = maxQueued
         self.draftModel = draftModel
+        self.speculationWeighsBatch = speculationWeighsBatch
     }
 }
 
@@ -127,7 +135,8 @@ public final class Engine: Sendable {
         }
         if let q = options.maxQueued, q < 0 { throw .invalidArgument("the queue limit must be 0 or more, got \(q)") }
         scheduler = Scheduler(pass: pass, draftPass: draftPass, slots: slots, stepTokens: stepTokens, promptStepTokens: promptStepTokens,
-                              positionLimit: plan.positionLimit, maxQueued: options.maxQueued)
+                              positionLimit: plan.positionLimit, maxQueued: options.maxQueued,
+                              weighsBatch: options.speculationWeighsBatch)
         scheduler.start()
     }
 

@@ -40,6 +40,13 @@ final class Scheduler: @unchecked Sendable {
     private var draftPieces: [ForwardPass.Piece] = []
     private var draftOwners: [Running] = []
     private var draftFailed: [Bool] = []
+    /// `EngineOptions.speculationWeighsBatch`.
+    private let weighsBatch: Bool
+    /// What decode steps (no prompt rows) of each number of rows take here: the draft lengths of
+    /// greedy sequences weigh their rows against their share of the step (`DraftSchedule`).
+    private var stepCosts: StepCosts
+    /// The same for the draft model's passes (by rows; one row per sequence drawing, after the first).
+    private var draftCosts: StepCosts
 
     /// A request in a slot.
     final class Running {
@@ -63,7 +70,8 @@ final class Scheduler: @unchecked Sendable {
     }
 
     init(pass: ForwardPass, draftPass: ForwardPass? = nil, slots: [Slot], stepTokens: Int, promptStepTokens: Int,
-         positionLimit: Int?, maxQueued: Int?) {
+         positionLimit: Int?, maxQueued: Int?, weighsBatch: Bool = true) {
+        self.weighsBatch = weighsBatch
         self.maxQueued = maxQueued
         self.pass = pass
         self.draftPass = draftPass
@@ -71,6 +79,8 @@ final class Scheduler: @unchecked Sendable {
         self.stepTokens = stepTokens
         self.promptStepTokens = promptStepTokens
         self.positionLimit = positionLimit
+        stepCosts = StepCosts(maximumRows: stepTokens)
+        draftCosts = StepCosts(maximumRows: draftPass?.capacity ?? 1)
         tokens.reserveCapacity(promptStepTokens)
         pieces.reserveCapacity(slots.count)
         owners.reserveCapacity(slots.count)
@@ -265,6 +275,15 @@ final class Scheduler: @unchecked Sendable {
             if !r.promptDone { sequence.promptEvaluated(r.evaluatedPrompt) }
             outcomes[p] = sequence.acceptRow(logits, isCancelled: r.request.isCancelled) { r.request.continuation.yield($0) }
         }
+        if report.promptRows == 0 { stepCosts.observe(rows: tokens.count, seconds: started.secondsElapsed) }
+        // The sequences that decode in the next step (those still reading a prompt aside).
+        var batch = 0
+        for p in pieces.indices where weighsBatch && !pieces[p].logitRows.isEmpty && failures[p] == nil {
+            if case .next = outcomes[p] { batch += 1 }
+        }
+        // A draft model's pass for `batch` sequences against the model's step of as many rows: what
+        // each drafted position costs a sequence beside its share of the step (0 until both are measured).
+        let draftCost = draftCosts.seconds(rows: batch).flatMap { d in stepCosts.seconds(rows: batch).map { d / $0 } } ?? 0
 
         drawing.removeAll(keepingCapacity: true)
         for (p, r) in owners.enumerated() {
@@ -314,7 +333,8 @@ final class Scheduler: @unchecked Sendable {
             r.input.removeAll(keepingCapacity: true)
             r.input.append(token)
             sequence.proposeDrafts(room: positionLimit.map { $0 - r.slot.tokens.count - 1 } ?? SpeculativeDecoding.maximumDraft,
-                                   draftModel: r.slot.draft, drawLater: r.slot.draft != nil)
+                                   draftModel: r.slot.draft, drawLater: r.slot.draft != nil, batch: batch, shared: stepCosts,
+                                   draftCost: r.slot.draft != nil ? draftCost : 0)
             if sequence.pendingDraws > 0 { drawing.append(r) } else { r.input.append(contentsOf: sequence.drafts) }
             r.next = 0
         }
@@ -357,6 +377,7 @@ final class Scheduler: @unchecked Sendable {
             guard !draftPieces.isEmpty else { continue }
             draftFailed.removeAll(keepingCapacity: true)
             for _ in draftPieces { draftFailed.append(false) }
+            let started = ContinuousClock.now
             draftPass.run(tokens: draftTokens, pieces: draftPieces) { p, _, logits in
                 if bora_all_finite(logits.baseAddress!, logits.count) == 0 {
                     draftFailed[p] = true
@@ -364,6 +385,7 @@ final class Scheduler: @unchecked Sendable {
                 }
                 draftOwners[p].request.sequence.takeDraft(logits)
             }
+            draftCosts.observe(rows: draftTokens.count, seconds: started.secondsElapsed)
             passes += 1
             for (p, r) in draftOwners.enumerated() {
                 r.slot.draft!.pieceRan(draftTokens[draftPieces[p].tokens], failed: draftFailed[p])

@@ -133,7 +133,8 @@ struct PromptLookup {
 /// k + 1 rows, whose cost relative to a decode step c(k + 1) is measured as a greedy sequence runs
 /// (`observe`; until measured, and always for sampled sequences, whose tokens must not depend on
 /// timing: 1 + 0.25 per extra row, about what both the 7B-shaped file and SmolLM2 cost on 2
-/// threads). α is a decayed count of the positions tried and kept (a prior of ½; recent steps
+/// threads); in an engine's step of several sequences, against the sequence's share of the step
+/// (`cost(rows:batch:shared:draftCost:)`). α is a decayed count of the positions tried and kept (a prior of ½; recent steps
 /// weigh most, so a sequence that starts quoting picks up at once), kept apart per kind of draft:
 /// prompt lookup's drafts by the length of the suffix that matched, since a 4-token match is kept
 /// far more often than a 2-token one (SmolLM2 continuing a code file, `Benchmarks/speculative.py`:
@@ -157,22 +158,14 @@ struct DraftSchedule {
     private var kinds: [Kind]
     /// The kind of the draft `next` sized last, which `record` updates.
     private var current = 0
-    /// Seconds of a step of `index` rows: the median of its last `window` samples (0 where not
-    /// measured). A mean would follow the spikes a busy host puts in single steps (a 2-row step
-    /// measured at 7 ms beside 4 ms decode steps): drafting then looks dear and pauses.
-    private var stepSeconds: [Double]
-    /// The last `window` step times of each row count (a ring per row count) and how many came.
-    private var samples: [Double]
-    private var sampleCounts: [Int]
-    private static let window = 5
+    /// What this sequence's own steps cost, measured while it runs alone (greedy only).
+    private var costs: StepCosts
     private static let decay = 0.8
 
     /// - Parameter kinds: kinds of draft 0..<kinds.
     init(maximum: Int, kinds: Int = 1) {
         self.maximum = maximum
-        stepSeconds = [Double](repeating: 0, count: maximum + 2)
-        samples = [Double](repeating: 0, count: (maximum + 2) * Self.window)
-        sampleCounts = [Int](repeating: 0, count: maximum + 2)
+        costs = StepCosts(maximumRows: maximum + 1)
         self.kinds = [Kind](repeating: Kind(), count: max(1, kinds))
     }
 
@@ -180,14 +173,27 @@ struct DraftSchedule {
     func acceptance(kind: Int = 0) -> Double { (kinds[kind].kept + 1) / (kinds[kind].tried + 2) }
 
     /// The cost of a step of `rows` rows relative to a decode step.
-    func cost(rows: Int) -> Double {
-        if stepSeconds[1] > 0, stepSeconds[rows] > 0 { return stepSeconds[rows] / stepSeconds[1] }
-        return 1 + 0.25 * Double(rows - 1)
+    func cost(rows: Int) -> Double { costs.cost(rows: rows) }
+
+    /// The cost of this sequence's step of `rows` rows (the token and its drafts) relative to its
+    /// plain step, when `batch` sequences decode in one step whose times `shared` holds: its extra
+    /// rows against its share of the step. A step of one sequence's rows reads every weight for
+    /// one token, so a draft costs only its arithmetic there while it saves a whole decode step; in
+    /// a batch the weights' reads are shared already, a sequence's share of the step is small, and
+    /// the same rows weigh more against it — speculation pays less the more sequences decode
+    /// together (vLLM turns it off past a batch size; this weighs it per step).
+    /// `draftCost`: what each drafted position's pass of a draft model costs the sequence, against
+    /// its share of the step (batched draft passes are shared the same way).
+    func cost(rows: Int, batch: Int, shared: StepCosts?, draftCost: Double = 0) -> Double {
+        guard batch > 1, let shared else { return cost(rows: rows) }
+        // The step grows from `batch` rows to `batch + rows - 1`; the sequence's share was 1/batch of it.
+        return 1 + Double(batch) * (shared.cost(rows: batch + rows - 1, relativeTo: batch) - 1) + Double(rows - 1) * draftCost
     }
 
     /// How many tokens of this kind to draft now (0 while paused or when no draft pays); counts one
-    /// occurrence of the kind's pause.
-    mutating func next(kind: Int = 0) -> Int {
+    /// occurrence of the kind's pause. `batch`: the sequences decoding in the step, whose times
+    /// `shared` holds (an engine's; see `cost(rows:batch:shared:)`).
+    mutating func next(kind: Int = 0, batch: Int = 1, shared: StepCosts? = nil, draftCost: Double = 0) -> Int {
         current = kind
         if kinds[kind].pause > 0 {
             kinds[kind].pause -= 1
@@ -195,17 +201,24 @@ struct DraftSchedule {
             return 0
         }
         let a = acceptance(kind: kind)
+        let best = length(acceptance: a) { cost(rows: $0, batch: batch, shared: shared, draftCost: draftCost) }
+        if kinds[kind].probing { return max(best, min(2, maximum)) }
+        // The pause is for drafts that do not pay at all; in a batch they may pay again when it shrinks.
+        if best == 0, batch == 1 || length(acceptance: a, cost: { cost(rows: $0) }) == 0 {
+            kinds[kind].pause = kinds[kind].pauseLength
+            kinds[kind].pauseLength = min(256, kinds[kind].pauseLength * 2)
+        }
+        return best
+    }
+
+    /// The draft length that gives the most tokens per unit of cost at acceptance `a` (0: none pays).
+    private func length(acceptance a: Double, cost: (Int) -> Double) -> Int {
         var best = 0, bestValue = 1.0, gain = 1.0, term = 1.0
         for k in 1...maximum {
             term *= a
             gain += term
-            let value = gain / cost(rows: k + 1)
+            let value = gain / cost(k + 1)
             if value > bestValue { (best, bestValue) = (k, value) }
-        }
-        if kinds[kind].probing { return max(best, min(2, maximum)) }
-        if best == 0 {
-            kinds[kind].pause = kinds[kind].pauseLength
-            kinds[kind].pauseLength = min(256, kinds[kind].pauseLength * 2)
         }
         return best
     }
@@ -223,12 +236,45 @@ struct DraftSchedule {
     }
 
     /// A step of `rows` rows took `seconds` (the single-sequence driver times its steps).
-    mutating func observe(rows: Int, seconds: Double) {
-        guard rows < stepSeconds.count, seconds > 0 else { return }
+    mutating func observe(rows: Int, seconds: Double) { costs.observe(rows: rows, seconds: seconds) }
+}
+
+/// What steps of each number of rows take: the median of each count's last `window` times. A mean
+/// would follow the spikes a busy host puts in single steps (a 2-row step measured at 7 ms beside
+/// 4 ms decode steps): drafting then looks dear and pauses. Where a count is not measured, a step
+/// costs 1 + ¼ per extra row against a one-row step, about what both the 7B-shaped file and
+/// SmolLM2 cost on 2 threads. Fixed storage: observing allocates nothing.
+struct StepCosts {
+    /// Seconds of a step of `index` rows (0 where not measured).
+    private var times: [Double]
+    /// The last `window` step times of each row count (a ring per count) and how many came.
+    private var samples: [Double]
+    private var counts: [Int]
+    private static let window = 5
+
+    init(maximumRows: Int) {
+        times = [Double](repeating: 0, count: maximumRows + 1)
+        samples = [Double](repeating: 0, count: (maximumRows + 1) * Self.window)
+        counts = [Int](repeating: 0, count: maximumRows + 1)
+    }
+
+    /// A step of `rows` rows took `seconds` (counts beyond the table are not kept).
+    mutating func observe(rows: Int, seconds time: Double) {
+        guard rows >= 1, rows < times.count, time > 0 else { return }
         let first = rows * Self.window
-        samples[first + sampleCounts[rows] % Self.window] = seconds
-        sampleCounts[rows] += 1
-        stepSeconds[rows] = Self.median(samples[first..<(first + min(sampleCounts[rows], Self.window))])
+        samples[first + counts[rows] % Self.window] = time
+        counts[rows] += 1
+        times[rows] = Self.median(samples[first..<(first + min(counts[rows], Self.window))])
+    }
+
+    /// The median seconds of a step of `rows` rows (nil where not measured).
+    func seconds(rows: Int) -> Double? { rows >= 1 && rows < times.count && times[rows] > 0 ? times[rows] : nil }
+
+    /// The cost of a step of `rows` rows against one of `base` rows (default: a one-row step):
+    /// their measured times where both are, else the estimate.
+    func cost(rows: Int, relativeTo base: Int = 1) -> Double {
+        if let step = seconds(rows: rows), let baseStep = seconds(rows: base) { return step / baseStep }
+        return (1 + 0.25 * Double(rows - 1)) / (1 + 0.25 * Double(base - 1))
     }
 
     /// The lower median (no allocation: a handful of values).
