@@ -515,24 +515,46 @@ import Testing
     /// In a step of several sequences the weights' reads are shared already: the same rows weigh
     /// more against a sequence's share of the step, so drafts shrink, and stop where a draft model's
     /// passes cost more than they save — without the pause, which is for drafts that do not pay alone.
-    @Test func scheduleWeighsRowsAgainstTheBatch() {
+    @Test func scheduleWeighsRowsAgainstTheBatch() throws {
         var s = DraftSchedule(maximum: 8)
         for _ in 0..<6 { s.record(drafted: 4, kept: 4) }
         let alone = s.next()
         #expect(alone >= 5)
-        // 8 sequences, step costs not measured (1 + ¼ per extra row): a row is 0.25 / (2.75 / 8) ≈ 0.73
-        // of the sequence's share.
-        var estimated = StepCosts(maximumRows: 64)
-        #expect(abs(s.cost(rows: 2, batch: 8, shared: estimated) - (1 + 8 * (3.0 / 2.75 - 1))) < 1e-9)
-        let batched = s.next(batch: 8, shared: estimated)
+        var steps = StepCosts(maximumRows: 64), passes = StepCosts(maximumRows: 64)
+        #expect(BatchPrice(batch: 1, steps: steps, draftPasses: passes) == nil)
+        // 8 sequences, no step measured (1 + ¼ per extra row): a row is 0.25 / (2.75 / 8) ≈ 0.73 of
+        // a sequence's share of the step.
+        let estimated = try #require(BatchPrice(batch: 8, steps: steps, draftPasses: passes))
+        #expect(abs(estimated.row - 0.25 * 8 / 2.75) < 1e-12 && estimated.draftPass == 0)
+        let batched = s.next(price: estimated)
         #expect(batched >= 1 && batched < alone)
         // Measured steps where extra rows are nearly free (a memory-bound model): long drafts again.
-        for rows in 8...17 { estimated.observe(rows: rows, seconds: 0.100 + 0.001 * Double(rows - 8)) }
-        #expect(s.next(batch: 8, shared: estimated) == 8)
-        // A draft model whose pass for the batch costs as much as the model's step: no draft pays,
-        // and the sequence alone drafts at once (no pause).
-        #expect(s.next(batch: 8, shared: estimated, draftCost: 1) == 0)
+        for rows in 8...17 { steps.observe(rows: rows, seconds: 0.100 + 0.001 * Double(rows - 8)) }
+        let cheap = try #require(BatchPrice(batch: 8, steps: steps, draftPasses: passes))
+        #expect(abs(cheap.row - 0.08) < 1e-9)
+        #expect(s.next(price: cheap) == 8)
+        // A draft model whose pass costs as much as the model's step: no draft pays, and the sequence
+        // alone drafts at once (no pause).
+        passes.observe(rows: 16, seconds: 0.100)
+        let dear = try #require(BatchPrice(batch: 8, steps: steps, draftPasses: passes))
+        #expect(abs(dear.draftPass - 1) < 1e-9)
+        #expect(s.next(price: dear) == 0)
         #expect(s.next() == alone)
+    }
+
+    /// Step times: the median per row count, the least-squares line through the counts measured,
+    /// and the one count measured where there is one.
+    @Test func stepCostsEstimateUnmeasuredCounts() throws {
+        var c = StepCosts(maximumRows: 32)
+        #expect(c.estimate(rows: 4) == nil && c.line() == nil)
+        c.observe(rows: 4, seconds: 0.010)
+        #expect(c.estimate(rows: 9) == 0.010)
+        c.observe(rows: 8, seconds: 0.014)
+        c.observe(rows: 8, seconds: 0.050)  // a spike: the median of [0.014, 0.050] is the lower
+        let line = try #require(c.line())
+        #expect(abs(line.slope - 0.001) < 1e-12)
+        #expect(abs((c.estimate(rows: 12) ?? 0) - 0.018) < 1e-12)
+        #expect(c.estimate(rows: 8) == 0.014)
     }
 
     @Test func refusesBadDraftLengths() {

@@ -281,9 +281,7 @@ final class Scheduler: @unchecked Sendable {
         for p in pieces.indices where weighsBatch && !pieces[p].logitRows.isEmpty && failures[p] == nil {
             if case .next = outcomes[p] { batch += 1 }
         }
-        // A draft model's pass for `batch` sequences against the model's step of as many rows: what
-        // each drafted position costs a sequence beside its share of the step (0 until both are measured).
-        let draftCost = draftCosts.seconds(rows: batch).flatMap { d in stepCosts.seconds(rows: batch).map { d / $0 } } ?? 0
+        let price = BatchPrice(batch: batch, steps: stepCosts, draftPasses: draftCosts)
 
         drawing.removeAll(keepingCapacity: true)
         for (p, r) in owners.enumerated() {
@@ -333,8 +331,7 @@ final class Scheduler: @unchecked Sendable {
             r.input.removeAll(keepingCapacity: true)
             r.input.append(token)
             sequence.proposeDrafts(room: positionLimit.map { $0 - r.slot.tokens.count - 1 } ?? SpeculativeDecoding.maximumDraft,
-                                   draftModel: r.slot.draft, drawLater: r.slot.draft != nil, batch: batch, shared: stepCosts,
-                                   draftCost: r.slot.draft != nil ? draftCost : 0)
+                                   draftModel: r.slot.draft, drawLater: r.slot.draft != nil, price: price)
             if sequence.pendingDraws > 0 { drawing.append(r) } else { r.input.append(contentsOf: sequence.drafts) }
             r.next = 0
         }

@@ -126,14 +126,12 @@ final class SequenceGeneration {
     /// beyond it), within the token budget; they are in `drafts` until the step's rows are taken.
     /// `draftModel`: the sequence's draft model state, for the `.draftModel` drafter; `drawLater`:
     /// the driver runs the draft model itself (an engine, for all its sequences in one pass per
-    /// position) and hands each draft's logits to `takeDraft`, `pendingDraws` times. `batch`: the
-    /// sequences that will decode in the step, whose step times `shared` holds (an engine's): the
-    /// draft length weighs its rows against this sequence's share of the step. Greedy requests
-    /// only, as with measured costs: a sampled one's tokens depend on its draft lengths, so a seed
-    /// gives the same answer whatever else runs beside it.
+    /// position) and hands each draft's logits to `takeDraft`, `pendingDraws` times. `price`: what
+    /// drafts cost in an engine's step of several sequences (`BatchPrice`). Greedy requests only,
+    /// as with measured costs: a sampled one's tokens depend on its draft lengths, so a seed gives
+    /// the same answer whatever else runs beside it.
     @discardableResult
-    func proposeDrafts(room: Int, draftModel: DraftModelRunner? = nil, drawLater: Bool = false,
-                       batch: Int = 1, shared: StepCosts? = nil, draftCost: Double = 0) -> Int {
+    func proposeDrafts(room: Int, draftModel: DraftModelRunner? = nil, drawLater: Bool = false, price: BatchPrice? = nil) -> Int {
         drafts.removeAll(keepingCapacity: true)
         kept = 0
         pendingDraws = 0
@@ -141,12 +139,12 @@ final class SequenceGeneration {
         // The next token, the drafts and the token after them must all fit the budget.
         var count = room
         if let maxTokens = parameters.maxTokens { count = min(count, maxTokens - stats.generatedTokens - 1) }
-        let batch = chain.greedy ? batch : 1
+        let price = chain.greedy ? price : nil
         if var lookup {
             // The draft length follows how often drafts of this kind (the match's length, or copying
             // on without one) were kept.
             if count > 0, let source = lookup.source(in: history) {
-                count = min(count, schedule.next(kind: source.kind, batch: batch, shared: shared), history.count - source.start)
+                count = min(count, schedule.next(kind: source.kind, price: price.map { BatchPrice(row: $0.row, draftPass: 0) }), history.count - source.start)
                 if count > 0 {
                     drafts.append(contentsOf: history[source.start..<(source.start + count)])
                     lookup.drafting(from: source.start, at: history.count)
@@ -154,9 +152,9 @@ final class SequenceGeneration {
                 }
             }
         } else if usesDraftModel && drawLater {
-            pendingDraws = max(0, min(count, schedule.next(batch: batch, shared: shared, draftCost: draftCost)))
+            pendingDraws = max(0, min(count, schedule.next(price: price)))
         } else if let draftModel {
-            count = min(count, schedule.next(batch: batch, shared: shared, draftCost: draftCost))
+            count = min(count, schedule.next(price: price))
             if count > 0 { draw(count, from: draftModel) }
         }
         stats.draftedTokens += drafts.count

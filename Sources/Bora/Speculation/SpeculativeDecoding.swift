@@ -134,7 +134,7 @@ struct PromptLookup {
 /// (`observe`; until measured, and always for sampled sequences, whose tokens must not depend on
 /// timing: 1 + 0.25 per extra row, about what both the 7B-shaped file and SmolLM2 cost on 2
 /// threads); in an engine's step of several sequences, against the sequence's share of the step
-/// (`cost(rows:batch:shared:draftCost:)`). α is a decayed count of the positions tried and kept (a prior of ½; recent steps
+/// (`BatchPrice`). α is a decayed count of the positions tried and kept (a prior of ½; recent steps
 /// weigh most, so a sequence that starts quoting picks up at once), kept apart per kind of draft:
 /// prompt lookup's drafts by the length of the suffix that matched, since a 4-token match is kept
 /// far more often than a 2-token one (SmolLM2 continuing a code file, `Benchmarks/speculative.py`:
@@ -176,24 +176,17 @@ struct DraftSchedule {
     func cost(rows: Int) -> Double { costs.cost(rows: rows) }
 
     /// The cost of this sequence's step of `rows` rows (the token and its drafts) relative to its
-    /// plain step, when `batch` sequences decode in one step whose times `shared` holds: its extra
-    /// rows against its share of the step. A step of one sequence's rows reads every weight for
-    /// one token, so a draft costs only its arithmetic there while it saves a whole decode step; in
-    /// a batch the weights' reads are shared already, a sequence's share of the step is small, and
-    /// the same rows weigh more against it — speculation pays less the more sequences decode
-    /// together (vLLM turns it off past a batch size; this weighs it per step).
-    /// `draftCost`: what each drafted position's pass of a draft model costs the sequence, against
-    /// its share of the step (batched draft passes are shared the same way).
-    func cost(rows: Int, batch: Int, shared: StepCosts?, draftCost: Double = 0) -> Double {
-        guard batch > 1, let shared else { return cost(rows: rows) }
-        // The step grows from `batch` rows to `batch + rows - 1`; the sequence's share was 1/batch of it.
-        return 1 + Double(batch) * (shared.cost(rows: batch + rows - 1, relativeTo: batch) - 1) + Double(rows - 1) * draftCost
+    /// plain step: alone, `cost(rows:)`; in a step of several sequences, its extra rows and draft
+    /// passes at `price`, against its share of the step.
+    func cost(rows: Int, price: BatchPrice?) -> Double {
+        guard let price else { return cost(rows: rows) }
+        return 1 + Double(rows - 1) * (price.row + price.draftPass)
     }
 
     /// How many tokens of this kind to draft now (0 while paused or when no draft pays); counts one
-    /// occurrence of the kind's pause. `batch`: the sequences decoding in the step, whose times
-    /// `shared` holds (an engine's; see `cost(rows:batch:shared:)`).
-    mutating func next(kind: Int = 0, batch: Int = 1, shared: StepCosts? = nil, draftCost: Double = 0) -> Int {
+    /// occurrence of the kind's pause. `price`: what drafts cost in an engine's step of several
+    /// sequences (nil: the sequence's step is its own).
+    mutating func next(kind: Int = 0, price: BatchPrice? = nil) -> Int {
         current = kind
         if kinds[kind].pause > 0 {
             kinds[kind].pause -= 1
@@ -201,10 +194,10 @@ struct DraftSchedule {
             return 0
         }
         let a = acceptance(kind: kind)
-        let best = length(acceptance: a) { cost(rows: $0, batch: batch, shared: shared, draftCost: draftCost) }
+        let best = length(acceptance: a) { cost(rows: $0, price: price) }
         if kinds[kind].probing { return max(best, min(2, maximum)) }
         // The pause is for drafts that do not pay at all; in a batch they may pay again when it shrinks.
-        if best == 0, batch == 1 || length(acceptance: a, cost: { cost(rows: $0) }) == 0 {
+        if best == 0, price == nil || length(acceptance: a, cost: { cost(rows: $0) }) == 0 {
             kinds[kind].pause = kinds[kind].pauseLength
             kinds[kind].pauseLength = min(256, kinds[kind].pauseLength * 2)
         }
@@ -239,6 +232,40 @@ struct DraftSchedule {
     mutating func observe(rows: Int, seconds: Double) { costs.observe(rows: rows, seconds: seconds) }
 }
 
+/// What a draft costs a sequence in an engine's step of several sequences, against its share of
+/// the step (the step's time over its sequences). A step of one sequence's rows reads every weight
+/// for one token, so a draft costs only its arithmetic there while it saves a whole decode step; in
+/// a batch the weights' reads are shared already, a sequence's share of the step is small, and the
+/// same rows weigh more against it: speculation pays less the more sequences decode together (vLLM
+/// turns it off past a batch size; this weighs it per step).
+struct BatchPrice: Equatable {
+    /// One more row of the step.
+    var row: Double
+    /// One drafted position's pass of the draft model, shared by the sequences drafting with it.
+    var draftPass: Double
+
+    /// The price for `batch` sequences from the engine's measured step times (`steps`: the model's
+    /// decode steps by rows; `draftPasses`: its draft model's passes by rows), nil for one sequence.
+    /// Until the steps are measured at two row counts, a row costs ¼ of a one-row step; until a draft
+    /// pass is measured, it costs nothing.
+    init?(batch: Int, steps: StepCosts, draftPasses: StepCosts?) {
+        guard batch > 1 else { return nil }
+        let estimate = 1 + 0.25 * Double(batch - 1)
+        guard let step = steps.estimate(rows: batch) else {
+            (row, draftPass) = (0.25 * Double(batch) / estimate, 0)
+            return
+        }
+        let slope = steps.line()?.slope ?? 0.25 * step / estimate
+        row = slope * Double(batch) / step
+        // A pass serves every sequence drafting: its time over theirs, against the share of the step.
+        draftPass = (draftPasses?.estimate(rows: batch)).map { $0 / step } ?? 0
+    }
+
+    init(row: Double, draftPass: Double) {
+        (self.row, self.draftPass) = (row, draftPass)
+    }
+}
+
 /// What steps of each number of rows take: the median of each count's last `window` times. A mean
 /// would follow the spikes a busy host puts in single steps (a 2-row step measured at 7 ms beside
 /// 4 ms decode steps): drafting then looks dear and pauses. Where a count is not measured, a step
@@ -270,11 +297,32 @@ struct StepCosts {
     /// The median seconds of a step of `rows` rows (nil where not measured).
     func seconds(rows: Int) -> Double? { rows >= 1 && rows < times.count && times[rows] > 0 ? times[rows] : nil }
 
-    /// The cost of a step of `rows` rows against one of `base` rows (default: a one-row step):
-    /// their measured times where both are, else the estimate.
-    func cost(rows: Int, relativeTo base: Int = 1) -> Double {
-        if let step = seconds(rows: rows), let baseStep = seconds(rows: base) { return step / baseStep }
-        return (1 + 0.25 * Double(rows - 1)) / (1 + 0.25 * Double(base - 1))
+    /// The seconds of a step of `rows` rows: measured, else on the line through the measured counts,
+    /// else those of the one count measured (nil: none is).
+    func estimate(rows: Int) -> Double? {
+        if let measured = seconds(rows: rows) { return measured }
+        if let (intercept, slope) = line() { return intercept + slope * Double(rows) }
+        return times.first { $0 > 0 }
+    }
+
+    /// The least-squares line through the measured counts' times (nil below two counts); the slope
+    /// is at least 0.
+    func line() -> (intercept: Double, slope: Double)? {
+        var n = 0.0, sx = 0.0, sy = 0.0, sxx = 0.0, sxy = 0.0
+        for (rows, time) in times.enumerated() where time > 0 {
+            let x = Double(rows)
+            (n, sx, sy, sxx, sxy) = (n + 1, sx + x, sy + time, sxx + x * x, sxy + x * time)
+        }
+        guard n >= 2 else { return nil }
+        let slope = max(0, (n * sxy - sx * sy) / (n * sxx - sx * sx))
+        return ((sy - slope * sx) / n, slope)
+    }
+
+    /// The cost of a step of `rows` rows against a one-row step: their measured times where both
+    /// are, else the estimate.
+    func cost(rows: Int) -> Double {
+        if let step = seconds(rows: rows), let one = seconds(rows: 1) { return step / one }
+        return 1 + 0.25 * Double(rows - 1)
     }
 
     /// The lower median (no allocation: a handful of values).
