@@ -27,7 +27,8 @@ public struct EngineOptions: Sendable {
     public var maxQueued: Int?
     /// A smaller model with the same vocabulary, for requests that draft with it
     /// (`SpeculativeDecoding.Drafter.draftModel`): each slot gets a KV cache for it too, and it runs
-    /// on the engine's threads, one sequence at a time, between steps.
+    /// on the engine's threads between steps, one pass per drafted position for every sequence
+    /// drafting with it.
     public var draftModel: LanguageModel?
     /// Whether a greedy request's draft length weighs its extra rows (and a draft model's passes)
     /// against its share of a step of several sequences, from the step times the engine measures:

@@ -42,8 +42,8 @@ final class Scheduler: @unchecked Sendable {
     private var draftFailed: [Bool] = []
     /// `EngineOptions.speculationWeighsBatch`.
     private let weighsBatch: Bool
-    /// What decode steps (no prompt rows) of each number of rows take here: the draft lengths of
-    /// greedy sequences weigh their rows against their share of the step (`DraftSchedule`).
+    /// What decode steps (no prompt rows) of each number of rows take here: greedy sequences price
+    /// their drafts' rows from them against their share of the step (`BatchPrice`).
     private var stepCosts: StepCosts
     /// The same for the draft model's passes (by rows; one row per sequence drawing, after the first).
     private var draftCosts: StepCosts

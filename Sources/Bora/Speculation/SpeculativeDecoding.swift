@@ -248,7 +248,7 @@ struct BatchPrice: Equatable {
     /// decode steps by rows; `draftPasses`: its draft model's passes by rows), nil for one sequence.
     /// Until the steps are measured at two row counts, a row costs ¼ of a one-row step; until a draft
     /// pass is measured, it costs nothing.
-    init?(batch: Int, steps: StepCosts, draftPasses: StepCosts?) {
+    init?(batch: Int, steps: StepCosts, draftPasses: StepCosts) {
         guard batch > 1 else { return nil }
         let estimate = 1 + 0.25 * Double(batch - 1)
         guard let step = steps.estimate(rows: batch) else {
@@ -258,7 +258,7 @@ struct BatchPrice: Equatable {
         let slope = steps.line()?.slope ?? 0.25 * step / estimate
         row = slope * Double(batch) / step
         // A pass serves every sequence drafting: its time over theirs, against the share of the step.
-        draftPass = (draftPasses?.estimate(rows: batch)).map { $0 / step } ?? 0
+        draftPass = draftPasses.estimate(rows: batch).map { $0 / step } ?? 0
     }
 
     init(row: Double, draftPass: Double) {
