@@ -68,6 +68,14 @@ def main():
 
         rates = {False: [], True: []}
         texts = {}
+        # One untimed round of each first: the first requests of a process run slower (the figures of
+        # 2026-12-07 night were measured before this, their first rounds reading plain first).
+        for speculative in (False, True):
+            warm = [threading.Thread(target=ask, args=(t, speculative, {})) for t in list(prompts)[:args.parallel]]
+            for t in warm:
+                t.start()
+            for t in warm:
+                t.join()
         for r in range(args.rounds):
             for speculative in ([False, True] if r % 2 == 0 else [True, False]):
                 answers = {}
