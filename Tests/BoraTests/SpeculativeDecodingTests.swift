@@ -555,6 +555,12 @@ import Testing
         #expect(abs(line.slope - 0.001) < 1e-12)
         #expect(abs((c.estimate(rows: 12) ?? 0) - 0.018) < 1e-12)
         #expect(c.estimate(rows: 8) == 0.014)
+        // A line that falls to 0 above the count asked for gives the smallest count's time instead.
+        var steep = StepCosts(maximumRows: 32)
+        steep.observe(rows: 16, seconds: 0.010)
+        steep.observe(rows: 24, seconds: 0.030)
+        #expect(steep.estimate(rows: 4) == 0.010)
+        #expect(BatchPrice(batch: 4, steps: steep, draftPasses: StepCosts(maximumRows: 32)).map { $0.row > 0 } == true)
     }
 
     @Test func refusesBadDraftLengths() {

@@ -297,11 +297,12 @@ struct StepCosts {
     /// The median seconds of a step of `rows` rows (nil where not measured).
     func seconds(rows: Int) -> Double? { rows >= 1 && rows < times.count && times[rows] > 0 ? times[rows] : nil }
 
-    /// The seconds of a step of `rows` rows: measured, else on the line through the measured counts,
-    /// else those of the one count measured (nil: none is).
+    /// The seconds of a step of `rows` rows: measured, else on the line through the measured counts
+    /// (where it stays above 0: a steep line reaches 0 before the counts below those measured), else
+    /// those of the smallest count measured (nil: none is).
     func estimate(rows: Int) -> Double? {
         if let measured = seconds(rows: rows) { return measured }
-        if let (intercept, slope) = line() { return intercept + slope * Double(rows) }
+        if let (intercept, slope) = line(), intercept + slope * Double(rows) > 0 { return intercept + slope * Double(rows) }
         return times.first { $0 > 0 }
     }
 
