@@ -278,8 +278,10 @@ final class Scheduler: @unchecked Sendable {
         if report.promptRows == 0 { stepCosts.observe(rows: tokens.count, seconds: started.secondsElapsed) }
         // The sequences that decode in the next step (those still reading a prompt aside).
         var batch = 0
-        for p in pieces.indices where weighsBatch && !pieces[p].logitRows.isEmpty && failures[p] == nil {
-            if case .next = outcomes[p] { batch += 1 }
+        if weighsBatch {
+            for p in pieces.indices where !pieces[p].logitRows.isEmpty && failures[p] == nil {
+                if case .next = outcomes[p] { batch += 1 }
+            }
         }
         let price = BatchPrice(batch: batch, steps: stepCosts, draftPasses: draftCosts)
 

@@ -140,15 +140,15 @@ final class SequenceGeneration {
         var count = room
         if let maxTokens = parameters.maxTokens { count = min(count, maxTokens - stats.generatedTokens - 1) }
         let price = chain.greedy ? price : nil
-        if var lookup {
+        if lookup != nil {
             // The draft length follows how often drafts of this kind (the match's length, or copying
-            // on without one) were kept.
-            if count > 0, let source = lookup.source(in: history) {
-                count = min(count, schedule.next(kind: source.kind, price: price.map { BatchPrice(row: $0.row, draftPass: 0) }), history.count - source.start)
+            // on without one) were kept; lookup runs no draft model, so its drafts cost rows only.
+            if count > 0, let source = lookup?.source(in: history) {
+                let rowsOnly = price.map { BatchPrice(row: $0.row, draftPass: 0) }
+                count = min(count, schedule.next(kind: source.kind, price: rowsOnly), history.count - source.start)
                 if count > 0 {
                     drafts.append(contentsOf: history[source.start..<(source.start + count)])
-                    lookup.drafting(from: source.start, at: history.count)
-                    self.lookup = lookup
+                    lookup?.drafting(from: source.start, at: history.count)
                 }
             }
         } else if usesDraftModel && drawLater {
