@@ -6,27 +6,4 @@
 #   Benchmarks/prompt-tile.sh                      # this tree: 512 rows, batch 128, 7 rounds
 #   Benchmarks/prompt-tile.sh HEAD~1 4 -- 512 128 7 Q6_K
 #                                                  # HEAD~1 against this tree, 4 alternations, Q6_K only
-set -e
-root=$(cd "$(dirname "$0")/.." && pwd)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-build() {  # build SOURCE_DIR BINARY
-    ${CC:-clang} -O2 -I"$1/include" -I"$1" -o "$2" "$root/Benchmarks/prompt-tile/main.c" "$1"/*.c -lm
-}
-base="" alternations=1
-if [ $# -gt 0 ] && [ "$1" != "--" ]; then base=$1; shift; fi
-if [ $# -gt 0 ] && [ "$1" != "--" ]; then alternations=$1; shift; fi
-[ "${1:-}" = "--" ] && shift
-build "$root/Sources/CBoraKernels" "$tmp/tree"
-if [ -n "$base" ]; then
-    mkdir -p "$tmp/base/include"
-    git -C "$root" archive "$base" Sources/CBoraKernels | tar -x -C "$tmp/base" --strip-components=2
-    build "$tmp/base" "$tmp/base-bin"
-fi
-i=0
-while [ $i -lt "$alternations" ]; do
-    if [ -n "$base" ]; then echo "== $base"; "$tmp/base-bin" "$@"; fi
-    [ -n "$base" ] && echo "== this tree"
-    "$tmp/tree" "$@"
-    i=$((i + 1))
-done
+exec "$(dirname "$0")/c-bench-ab.sh" prompt-tile "$@"

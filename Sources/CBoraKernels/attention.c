@@ -55,9 +55,24 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
         memcpy(&y, &bits, 64);                                                                               \
         return y;                                                                                            \
     }                                                                                                       \
-    /* The 16 sums of a[0..15] at once, lane e holding a[e]'s, through hsum's halving tree: lanes i */ \
-    /* and i+8, then i and i+4, then i and i+2, then i and i+1. */                                       \
-    TARGET static inline __attribute__((always_inline)) vf16 NAME##_reduce16(const vf16 *a) {           \
+    /* The sums of a[0..3] (reduce2x2) or a[0..15] (reduce4x4) at once, out[e] holding a[e]'s, through */ \
+    /* hsum's halving tree: lanes i and i+8, then i and i+4, then i and i+2, then i and i+1. */          \
+    TARGET static inline __attribute__((always_inline, unused)) void NAME##_reduce2x2(const vf16 *a, float *out) { \
+        typedef float vf8 __attribute__((vector_size(32)));                                              \
+        typedef float vf4 __attribute__((vector_size(16)));                                              \
+        vf8 t[4], u[2];                                                                                  \
+        for (int e = 0; e < 4; e++)                                                                      \
+            t[e] = __builtin_shufflevector(a[e], a[e], 0, 1, 2, 3, 4, 5, 6, 7)                           \
+                 + __builtin_shufflevector(a[e], a[e], 8, 9, 10, 11, 12, 13, 14, 15);                    \
+        for (int e = 0; e < 2; e++)                                                                      \
+            u[e] = __builtin_shufflevector(t[2 * e], t[2 * e + 1], 0, 1, 2, 3, 8, 9, 10, 11)             \
+                 + __builtin_shufflevector(t[2 * e], t[2 * e + 1], 4, 5, 6, 7, 12, 13, 14, 15);          \
+        const vf8 w = __builtin_shufflevector(u[0], u[1], 0, 1, 4, 5, 8, 9, 12, 13)                      \
+                    + __builtin_shufflevector(u[0], u[1], 2, 3, 6, 7, 10, 11, 14, 15);                   \
+        const vf4 r = __builtin_shufflevector(w, w, 0, 2, 4, 6) + __builtin_shufflevector(w, w, 1, 3, 5, 7); \
+        memcpy(out, &r, 16);                                                                             \
+    }                                                                                                    \
+    TARGET static inline __attribute__((always_inline, unused)) void NAME##_reduce4x4(const vf16 *a, float *out) { \
         vf16 t[8], u[4], w[2];                                                                           \
         for (int e = 0; e < 8; e++)                                                                      \
             t[e] = __builtin_shufflevector(a[2 * e], a[2 * e + 1], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) \
@@ -68,8 +83,9 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
         for (int e = 0; e < 2; e++)                                                                      \
             w[e] = __builtin_shufflevector(u[2 * e], u[2 * e + 1], 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) \
                  + __builtin_shufflevector(u[2 * e], u[2 * e + 1], 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31); \
-        return __builtin_shufflevector(w[0], w[1], 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) \
-             + __builtin_shufflevector(w[0], w[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31); \
+        const vf16 r = __builtin_shufflevector(w[0], w[1], 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) \
+                     + __builtin_shufflevector(w[0], w[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31); \
+        memcpy(out, &r, 64);                                                                             \
     }                                                                                                    \
     TARGET static inline __attribute__((always_inline)) float NAME##_dot(const float *a, const float *b, int64_t n) {                             \
         vf16 acc = {};                                                                                       \
@@ -99,7 +115,22 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
 
 // The tile kernel, for keys and values in F32 (KT float) or read straight from an F16 cache (KT
 // _Float16: converted exactly as they load, so both give the same bits for the same values).
-#define TILE(NAME, FN, TARGET, KT, KLOAD, KDOT)                                                            \
+#define TILE(NAME, FN, TARGET, KT, KLOAD, KDOT, SUB)                                                            \
+    /* o += Σ_j p_j v_j for `count` rows (1…4) that see the same keys lo…hi: each value vector loaded */ \
+    /* once for all of them, in key order for every output element. */                                  \
+    TARGET static inline __attribute__((always_inline)) void FN##_values(const int count, int64_t hd, const KT *v, \
+                                                                     int64_t lo, int64_t hi, const float *s, float *o) { \
+        const int64_t KT_ = BORA_KEY_TILE;                                                                    \
+        for (int64_t c = 0; c < hd; c += 16) {                                                               \
+            vf16 acc[4];                                                                                     \
+            for (int i = 0; i < count; i++) acc[i] = NAME##_load(o + i * hd + c);                            \
+            for (int64_t j = lo; j <= hi; j++) {                                                             \
+                const vf16 vv = KLOAD(v + j * hd + c);                                                       \
+                for (int i = 0; i < count; i++) acc[i] += s[i * KT_ + j] * vv;                               \
+            }                                                                                                \
+            for (int i = 0; i < count; i++) NAME##_store(o + i * hd + c, acc[i]);                            \
+        }                                                                                                    \
+    }                                                                                                        \
     TARGET static void FN(const float *q, int64_t rows, int64_t hd, const KT *k, const KT *v,              \
                             int64_t n, int64_t kpos0, const int64_t *first, const int64_t *last, float scale, \
                             float *m, float *l, float *o, float *s) {                                        \
@@ -116,31 +147,37 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
                 }                                                                                            \
             }                                                                                                \
             if (jlo > jhi) continue;                                                                         \
-            /* Scores, 4 rows × 4 keys at a time: 16 dot products in 16-lane partial sums, reduced    */   \
-            /* together (reduce16) by the same halving tree hsum applies to one, so a score has the  */   \
-            /* same bits whichever way it was grouped. Rows past rb repeat row r0 and are dropped.   */   \
+            /* Scores, 4 rows × 4 keys at a time in SUB × SUB blocks: SUB² dot products in 16-lane   */   \
+            /* partial sums, reduced together (reduce4x4, reduce2x2) by the same halving tree hsum     */   \
+            /* applies to one, so a score has the same bits whichever way it was grouped. SUB is 4    */   \
+            /* on AVX-512, whose 32 registers hold a 4 × 4 block's 16 accumulators, and 2 where the   */   \
+            /* register file is half that (AVX2's 16 ymm, NEON's 32 q: a 16-float vector is 2 or 4 of  */   \
+            /* them), which spilled a 4 × 4 block to the stack on every step of the head dimension    */   \
+            /* (AVX2 measured: Benchmarks/attention-tile.sh). Rows past rb repeat row r0 and are     */   \
+            /* dropped; a block of rows wholly past rb is skipped.                                    */   \
             int64_t j = jlo;                                                                         \
             if (hd % 16 == 0)                                                                        \
-                for (; j + 4 <= jhi + 1; j += 4) {                                                   \
-                    vf16 a[16];                                                                      \
-                    for (int e = 0; e < 16; e++) a[e] = (vf16){};                                    \
-                    const float *qr[4];                                                              \
-                    for (int i = 0; i < 4; i++) qr[i] = q + (r0 + (i < rb ? i : 0)) * hd;            \
-                    for (int64_t c = 0; c < hd; c += 16) {                                           \
-                        const vf16 k0 = KLOAD(k + (j + 0) * hd + c), k1 = KLOAD(k + (j + 1) * hd + c); \
-                        const vf16 k2 = KLOAD(k + (j + 2) * hd + c), k3 = KLOAD(k + (j + 3) * hd + c); \
-                        for (int i = 0; i < 4; i++) {                                                \
-                            const vf16 qv = NAME##_load(qr[i] + c);                                  \
-                            a[4 * i + 0] += qv * k0;                                                 \
-                            a[4 * i + 1] += qv * k1;                                                 \
-                            a[4 * i + 2] += qv * k2;                                                 \
-                            a[4 * i + 3] += qv * k3;                                                 \
+                for (; j + 4 <= jhi + 1; j += 4)                                                     \
+                    for (int i0 = 0; i0 < 4 && i0 < rb; i0 += SUB)                                   \
+                        for (int e0 = 0; e0 < 4; e0 += SUB) {                                        \
+                            vf16 a[SUB * SUB];                                                       \
+                            for (int e = 0; e < SUB * SUB; e++) a[e] = (vf16){};                     \
+                            const float *qr[SUB];                                                    \
+                            for (int i = 0; i < SUB; i++) qr[i] = q + (r0 + (i0 + i < rb ? i0 + i : 0)) * hd; \
+                            for (int64_t c = 0; c < hd; c += 16) {                                   \
+                                vf16 kv[SUB];                                                        \
+                                for (int e = 0; e < SUB; e++) kv[e] = KLOAD(k + (j + e0 + e) * hd + c); \
+                                for (int i = 0; i < SUB; i++) {                                      \
+                                    const vf16 qv = NAME##_load(qr[i] + c);                          \
+                                    for (int e = 0; e < SUB; e++) a[SUB * i + e] += qv * kv[e];      \
+                                }                                                                    \
+                            }                                                                        \
+                            float sums[SUB * SUB];                                                   \
+                            NAME##_reduce##SUB##x##SUB(a, sums);                                     \
+                            for (int i = 0; i < SUB && i0 + i < rb; i++)                             \
+                                for (int e = 0; e < SUB; e++)                                        \
+                                    s[(r0 + i0 + i) * KT_ + j + e0 + e] = sums[SUB * i + e] * scale; \
                         }                                                                            \
-                    }                                                                                \
-                    const vf16 sums = NAME##_reduce16(a);                                            \
-                    for (int64_t i = 0; i < rb; i++)                                                 \
-                        for (int e = 0; e < 4; e++) s[(r0 + i) * KT_ + j + e] = sums[4 * i + e] * scale; \
-                }                                                                                    \
             for (; j <= jhi; j++)                                                                    \
                 for (int64_t i = 0; i < rb; i++)                                                     \
                     s[(r0 + i) * KT_ + j] = KDOT(q + (r0 + i) * hd, k + j * hd, hd) * scale;    \
@@ -188,14 +225,13 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
             int same = hd % 16 == 0 && lo[0] <= hi[0];                                                       \
             for (int64_t i = 1; i < rb; i++) same = same && lo[i] == lo[0] && hi[i] == hi[0];                \
             if (same) {                                                                                      \
-                for (int64_t c = 0; c < hd; c += 16) {                                                       \
-                    vf16 acc[4];                                                                             \
-                    for (int64_t i = 0; i < rb; i++) acc[i] = NAME##_load(o + (r0 + i) * hd + c);            \
-                    for (int64_t j = lo[0]; j <= hi[0]; j++) {                                               \
-                        const vf16 vv = KLOAD(v + j * hd + c);                                               \
-                        for (int64_t i = 0; i < rb; i++) acc[i] += s[(r0 + i) * KT_ + j] * vv;               \
-                    }                                                                                        \
-                    for (int64_t i = 0; i < rb; i++) NAME##_store(o + (r0 + i) * hd + c, acc[i]);            \
+                /* A constant row count, so the accumulators stay in registers (a count known only at  */ \
+                /* run time kept them on the stack, a store and a load on every multiply-add).          */ \
+                switch (rb) {                                                                                \
+                case 4: FN##_values(4, hd, v, lo[0], hi[0], s + r0 * KT_, o + r0 * hd); break;               \
+                case 3: FN##_values(3, hd, v, lo[0], hi[0], s + r0 * KT_, o + r0 * hd); break;               \
+                case 2: FN##_values(2, hd, v, lo[0], hi[0], s + r0 * KT_, o + r0 * hd); break;               \
+                default: FN##_values(1, hd, v, lo[0], hi[0], s + r0 * KT_, o + r0 * hd); break;              \
                 }                                                                                            \
                 continue;                                                                                    \
             }                                                                                                \
@@ -232,19 +268,19 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
 
 #if defined(__x86_64__)
 BODY(tile_avx512, __attribute__((target("avx512f,avx2,fma"))))
-TILE(tile_avx512, tile_avx512, __attribute__((target("avx512f,avx2,fma"))), float, tile_avx512_load, tile_avx512_dot)
+TILE(tile_avx512, tile_avx512, __attribute__((target("avx512f,avx2,fma"))), float, tile_avx512_load, tile_avx512_dot, 4)
 F16_HELPERS(tile_avx512, __attribute__((target("avx512f,avx2,fma,f16c"))))
-TILE(tile_avx512, tile_avx512_f16, __attribute__((target("avx512f,avx2,fma,f16c"))), _Float16, tile_avx512_load_h, tile_avx512_dot_h)
+TILE(tile_avx512, tile_avx512_f16, __attribute__((target("avx512f,avx2,fma,f16c"))), _Float16, tile_avx512_load_h, tile_avx512_dot_h, 4)
 BODY(tile_avx2, __attribute__((target("avx2,fma"))))
-TILE(tile_avx2, tile_avx2, __attribute__((target("avx2,fma"))), float, tile_avx2_load, tile_avx2_dot)
+TILE(tile_avx2, tile_avx2, __attribute__((target("avx2,fma"))), float, tile_avx2_load, tile_avx2_dot, 2)
 F16_HELPERS(tile_avx2, __attribute__((target("avx2,fma,f16c"))))
-TILE(tile_avx2, tile_avx2_f16, __attribute__((target("avx2,fma,f16c"))), _Float16, tile_avx2_load_h, tile_avx2_dot_h)
+TILE(tile_avx2, tile_avx2_f16, __attribute__((target("avx2,fma,f16c"))), _Float16, tile_avx2_load_h, tile_avx2_dot_h, 2)
 #endif
 BODY(tile_portable, )
-TILE(tile_portable, tile_portable, , float, tile_portable_load, tile_portable_dot)
+TILE(tile_portable, tile_portable, , float, tile_portable_load, tile_portable_dot, 2)
 #if defined(__aarch64__)
 F16_HELPERS(tile_portable, )
-TILE(tile_portable, tile_portable_f16, , _Float16, tile_portable_load_h, tile_portable_dot_h)
+TILE(tile_portable, tile_portable_f16, , _Float16, tile_portable_load_h, tile_portable_dot_h, 2)
 #endif
 void bora_attention_tile_isa(int isa, const float *q, int64_t rows, int64_t hd, const float *k, const float *v, int64_t n,
                              int64_t kpos0, const int64_t *first, const int64_t *last, float scale,

@@ -354,6 +354,39 @@ import Testing
         }
     }
 
+    /// A score computed in a block of rows × keys (the kernel's fast path) has the bits of the same
+    /// dot product computed alone (its tail path): rows that see 3 keys are alone all tail, and beside
+    /// a row that sees 4 keys, in blocks (the first 4 rows, and the next 4: AVX2 splits a block of 4
+    /// rows into 2 × 2). Scores differing in their last bit change the softmax's weights, and so the
+    /// output, in most of these rows.
+    @Test func attentionBlocksKeepTheBitsOfOneDot() {
+        var rng = RNG(state: 77)
+        for hd in [64, 128] {
+            for isa in KernelTests.allLevels {
+                let rows = 8, keys = 4, tile = Int(BORA_KEY_TILE)
+                let k = (0..<(keys * hd)).map { _ in rng.float() * 2 }, v = (0..<(keys * hd)).map { _ in rng.float() }
+                for _ in 0..<20 {
+                    let q = (0..<(rows * hd)).map { _ in rng.float() * 4 }
+                    let first = [Int64](repeating: 0, count: rows), last: [Int64] = [3, 2, 2, 2, 2, 2, 2, 2]
+                    func run(_ rowsRun: [Int]) -> [[Float]] {
+                        let n = rowsRun.count
+                        var qq = [Float](), ff = [Int64](), ll = [Int64]()
+                        for r in rowsRun { qq += q[(r * hd)..<((r + 1) * hd)]; ff.append(first[r]); ll.append(last[r]) }
+                        var m = [Float](repeating: -.infinity, count: n), l = [Float](repeating: 0, count: n)
+                        var o = [Float](repeating: 0, count: n * hd), s = [Float](repeating: 0, count: n * tile)
+                        bora_attention_tile_isa(isa, qq, Int64(n), Int64(hd), k, v, Int64(keys), 0, ff, ll, 0.125, &m, &l, &o, &s)
+                        return (0..<n).map { i in (0..<hd).map { o[i * hd + $0] / l[i] } }
+                    }
+                    let together = run(Array(0..<rows))
+                    for r in 1..<rows {
+                        let alone = run([r])[0]
+                        #expect(alone == together[r], "hd \(hd) isa \(isa): row \(r) in a block differs from alone")
+                    }
+                }
+            }
+        }
+    }
+
     @Test func activationQuantization() {
         var rng = RNG(state: 5)
         let cols = 128, rows = 3
