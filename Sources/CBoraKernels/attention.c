@@ -154,11 +154,25 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
             /* register file is half that (AVX2's 16 ymm, NEON's 32 q: a 16-float vector is 2 or 4 of  */   \
             /* them), which spilled a 4 × 4 block to the stack on every step of the head dimension    */   \
             /* (AVX2 measured: Benchmarks/attention-tile.sh). Rows past rb repeat row r0 and are     */   \
-            /* dropped; a block of rows wholly past rb is skipped.                                    */   \
+            /* dropped; a block of rows wholly past rb is skipped, and with SUB 2 a last lone row is  */   \
+            /* scored against 4 keys at once instead of beside a copy of row r0.                      */   \
             int64_t j = jlo;                                                                         \
             if (hd % 16 == 0)                                                                        \
                 for (; j + 4 <= jhi + 1; j += 4)                                                     \
-                    for (int i0 = 0; i0 < 4 && i0 < rb; i0 += SUB)                                   \
+                    for (int i0 = 0; i0 < 4 && i0 < rb; i0 += SUB) {                                 \
+                        if (SUB == 2 && i0 + 1 == rb) {                                              \
+                            /* One row left (3 query heads per KV head): 1 row × 4 keys. */          \
+                            vf16 a[4];                                                               \
+                            for (int e = 0; e < 4; e++) a[e] = (vf16){};                             \
+                            for (int64_t c = 0; c < hd; c += 16) {                                   \
+                                const vf16 qv = NAME##_load(q + (r0 + i0) * hd + c);                 \
+                                for (int e = 0; e < 4; e++) a[e] += qv * KLOAD(k + (j + e) * hd + c); \
+                            }                                                                        \
+                            float sums[4];                                                           \
+                            NAME##_reduce2x2(a, sums);                                               \
+                            for (int e = 0; e < 4; e++) s[(r0 + i0) * KT_ + j + e] = sums[e] * scale; \
+                            continue;                                                                \
+                        }                                                                            \
                         for (int e0 = 0; e0 < 4; e0 += SUB) {                                        \
                             vf16 a[SUB * SUB];                                                       \
                             for (int e = 0; e < SUB * SUB; e++) a[e] = (vf16){};                     \
@@ -178,6 +192,7 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
                                 for (int e = 0; e < SUB; e++)                                        \
                                     s[(r0 + i0 + i) * KT_ + j + e0 + e] = sums[SUB * i + e] * scale; \
                         }                                                                            \
+                    }                                                                                \
             for (; j <= jhi; j++)                                                                    \
                 for (int64_t i = 0; i < rb; i++)                                                     \
                     s[(r0 + i) * KT_ + j] = KDOT(q + (r0 + i) * hd, k + j * hd, hd) * scale;    \
