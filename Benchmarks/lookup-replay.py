@@ -14,6 +14,9 @@ the answer's own depth and the host's noise, so they come out lower; the replay 
 Rules: `match` (the suffix match only, Bora before 2026-12-08), `follow` (Bora's: copying goes on
 past a substitution until a draft that fell short is followed by one that keeps nothing), and
 `follow-0` / `follow-2` (stop after any draft that falls short / after two more that keep nothing).
+Two bounds that know the answer: `best source` drafts from wherever in the text so far the answer's
+next tokens run longest (the rule's lengths), and `oracle` also drafts exactly the tokens that will
+be kept (up to 8, never a row wasted) — what no lookup rule can beat with one draft per step.
 
   python3 Benchmarks/lookup-replay.py [MODEL] [--tokens 192] [--depth 300] [--costs 1.17,1.32,…]
 """
@@ -80,8 +83,17 @@ def match(tokens, low=2, high=4):
     return (best_end, best) if best >= low else None
 
 
-def replay(prompt, answer, cost, follow_misses):
-    """tokens per step and the modelled speed-up; follow_misses None: no copying on."""
+def run_length(history, start, answer, i):
+    """How many of the answer's tokens from i the text from `start` gives (up to MAX_DRAFT)."""
+    n = 0
+    while n < MAX_DRAFT and start + n < len(history) and i + n < len(answer) and history[start + n] == answer[i + n]:
+        n += 1
+    return n
+
+
+def replay(prompt, answer, cost, follow_misses, bound=None):
+    """tokens per step and the modelled speed-up; follow_misses None: no copying on. bound: None (the
+    rule), "source" (the best source, the rule's lengths) or "oracle" (the best source, exact lengths)."""
     history, i, steps, charged = prompt + answer[:1], 1, 0, 0.0
     schedule, following = Schedule(cost, 6), 5
     distance, misses = None, 0
@@ -89,14 +101,22 @@ def replay(prompt, answer, cost, follow_misses):
         source, drafts = match(history), []
         if source is None and follow_misses is not None and distance is not None and distance <= len(history):
             source = (len(history) - distance, following)
+        if bound is not None:
+            best = max(range(len(history)), key=lambda s: run_length(history, s, answer, i))
+            if run_length(history, best, answer, i) > 0:
+                source = (best, source[1] if source else 2)
         if source is not None:
-            k = min(schedule.next(source[1]), len(history) - source[0], len(answer) - i - 1)
+            if bound == "oracle":
+                k = run_length(history, source[0], answer, i)
+            else:
+                k = min(schedule.next(source[1]), len(history) - source[0], len(answer) - i - 1)
             drafts = history[source[0]:source[0] + max(k, 0)]
         kept = 0
         while kept < len(drafts) and drafts[kept] == answer[i + kept]:
             kept += 1
         if drafts:
-            schedule.record(len(drafts), kept)
+            if bound != "oracle":
+                schedule.record(len(drafts), kept)
             position = len(history)
         steps, charged = steps + 1, charged + cost[1 + len(drafts)]
         history += answer[i:i + kept + 1]
@@ -134,8 +154,9 @@ def main():
         steps = {int(t["name"].split()[0][1:]): [t["n_prompt"] / s for s in t["samples"]] for t in json.loads(out.stdout)["tests"]}
         cost = [0] + [statistics.median(s / d for s, d in zip(steps[k], steps[1])) for k in range(1, 10)]
     print(f"model {os.path.basename(args.model)} | step costs 2…9 rows: {', '.join(f'{c:.2f}' for c in cost[2:])}")
-    print("| workload | prompt | answer | " + " | ".join(f"{r}: tokens/step, speed-up" for r in ("match", "follow", "follow-0", "follow-2")) + " |")
-    print("|---|---|---|---|---|---|---|")
+    rules = ("match", "follow", "follow-0", "follow-2", "best source", "oracle")
+    print("| workload | prompt | answer | " + " | ".join(f"{r}: tokens/step, speed-up" for r in rules) + " |")
+    print("|---|---|---|" + "---|" * len(rules))
     for name, (mode, text) in speculative.workloads().items():
         run = speculative.bora(args.bora, args.model, mode, text, args.tokens, args.threads, False, MAX_DRAFT, None)
         with tempfile.NamedTemporaryFile("w", suffix=".json") as chat:
@@ -150,6 +171,7 @@ def main():
         if len(prompt) != run["prompt_tokens"]:
             sys.exit(f"{name}: bora tokenize gave {len(prompt)} prompt ids, bora run read {run['prompt_tokens']}")
         cells = [replay(prompt, run["tokens"], cost, misses) for misses in (None, 1, 0, 2)]
+        cells += [replay(prompt, run["tokens"], cost, 1, bound) for bound in ("source", "oracle")]
         print(f"| {name} | {len(prompt)} | {len(run['tokens'])} | " + " | ".join(f"{t:.2f}, {s:.2f}×" for t, s in cells) + " |")
 
 
