@@ -310,27 +310,14 @@ import Testing
         var rng = RNG(state: 2024)
         for hd in [16, 64, 72] {
             for isa in KernelTests.allLevels {
-                let rows = 7, keys = 150, tile = Int(BORA_KEY_TILE)
+                let rows = 7, keys = 150
                 let q = (0..<(rows * hd)).map { _ in rng.float() * 8 }
                 let k = (0..<(keys * hd)).map { _ in rng.float() * 2 }
                 let v = (0..<(keys * hd)).map { _ in rng.float() }
                 let first: [Int64] = [0, 3, 70, 0, 10, 129, 64], last: [Int64] = [149, 3, 140, 63, 100, 149, 64]
                 let scale = 1 / Float(hd).squareRoot()
                 func run(_ rowsRun: [Int]) -> [[Float]] {
-                    let n = rowsRun.count
-                    var qq = [Float](), ff = [Int64](), ll = [Int64]()
-                    for r in rowsRun { qq += q[(r * hd)..<((r + 1) * hd)]; ff.append(first[r]); ll.append(last[r]) }
-                    var m = [Float](repeating: -.infinity, count: n), l = [Float](repeating: 0, count: n)
-                    var o = [Float](repeating: 0, count: n * hd), s = [Float](repeating: 0, count: n * tile)
-                    var start = 0
-                    while start < keys {
-                        let count = min(tile, keys - start)
-                        bora_attention_tile_isa(isa, qq, Int64(n), Int64(hd), Array(k[(start * hd)..<((start + count) * hd)]),
-                                                Array(v[(start * hd)..<((start + count) * hd)]), Int64(count), Int64(start),
-                                                ff, ll, scale, &m, &l, &o, &s)
-                        start += tile
-                    }
-                    return (0..<n).map { i in (0..<hd).map { o[i * hd + $0] / l[i] } }
+                    Self.tileAttention(isa: isa, hd: hd, q: q, k: k, v: v, first: first, last: last, scale: scale, rows: rowsRun)
                 }
                 let together = run(Array(0..<rows))
                 for r in 0..<rows {
@@ -354,28 +341,42 @@ import Testing
         }
     }
 
+    /// The rows `rows` of `q` (head dimension `hd`) through the attention tile kernel at `isa`, over the
+    /// keys and values `k`, `v` from position 0 walked in tiles as Attention walks them: each row's output.
+    private static func tileAttention(isa: Int32, hd: Int, q: [Float], k: [Float], v: [Float], first: [Int64], last: [Int64],
+                              scale: Float, rows: [Int]) -> [[Float]] {
+        let n = rows.count, keys = k.count / hd, tile = Int(BORA_KEY_TILE)
+        var qq = [Float](), ff = [Int64](), ll = [Int64]()
+        for r in rows { qq += q[(r * hd)..<((r + 1) * hd)]; ff.append(first[r]); ll.append(last[r]) }
+        var m = [Float](repeating: -.infinity, count: n), l = [Float](repeating: 0, count: n)
+        var o = [Float](repeating: 0, count: n * hd), s = [Float](repeating: 0, count: n * tile)
+        var start = 0
+        while start < keys {
+            let count = min(tile, keys - start)
+            bora_attention_tile_isa(isa, qq, Int64(n), Int64(hd), Array(k[(start * hd)..<((start + count) * hd)]),
+                                    Array(v[(start * hd)..<((start + count) * hd)]), Int64(count), Int64(start),
+                                    ff, ll, scale, &m, &l, &o, &s)
+            start += tile
+        }
+        return (0..<n).map { i in (0..<hd).map { o[i * hd + $0] / l[i] } }
+    }
+
     /// A score computed in a block of rows × keys (the kernel's fast path) has the bits of the same
     /// dot product computed alone (its tail path): rows that see 3 keys are alone all tail, and beside
     /// a row that sees 4 keys, in blocks (the first 4 rows, and the next 4: AVX2 splits a block of 4
-    /// rows into 2 × 2). Scores differing in their last bit change the softmax's weights, and so the
-    /// output, in most of these rows.
+    /// rows into 2 × 2, and scores a block's lone last row against 4 keys). Scores differing in their
+    /// last bit change the softmax's weights, and so the output, in most of these rows.
     @Test func attentionBlocksKeepTheBitsOfOneDot() {
         var rng = RNG(state: 77)
         for hd in [64, 128] {
             for isa in KernelTests.allLevels {
-                let rows = 8, keys = 4, tile = Int(BORA_KEY_TILE)
+                let rows = 8, keys = 4
                 let k = (0..<(keys * hd)).map { _ in rng.float() * 2 }, v = (0..<(keys * hd)).map { _ in rng.float() }
                 for _ in 0..<20 {
                     let q = (0..<(rows * hd)).map { _ in rng.float() * 4 }
                     let first = [Int64](repeating: 0, count: rows), last: [Int64] = [3, 2, 2, 2, 2, 2, 2, 2]
                     func run(_ rowsRun: [Int]) -> [[Float]] {
-                        let n = rowsRun.count
-                        var qq = [Float](), ff = [Int64](), ll = [Int64]()
-                        for r in rowsRun { qq += q[(r * hd)..<((r + 1) * hd)]; ff.append(first[r]); ll.append(last[r]) }
-                        var m = [Float](repeating: -.infinity, count: n), l = [Float](repeating: 0, count: n)
-                        var o = [Float](repeating: 0, count: n * hd), s = [Float](repeating: 0, count: n * tile)
-                        bora_attention_tile_isa(isa, qq, Int64(n), Int64(hd), k, v, Int64(keys), 0, ff, ll, 0.125, &m, &l, &o, &s)
-                        return (0..<n).map { i in (0..<hd).map { o[i * hd + $0] / l[i] } }
+                        Self.tileAttention(isa: isa, hd: hd, q: q, k: k, v: v, first: first, last: last, scale: 0.125, rows: rowsRun)
                     }
                     let together = run(Array(0..<rows))
                     for r in 1..<rows {
